@@ -1,0 +1,39 @@
+# Two commands on a fresh machine (see README.md):
+#   make reproduce   # every notebook, every PDF report, SCORECARD.md (PROFILE=standard|paper|smoke)
+#   make test        # unit tests and every notebook under nbval in the smoke profile
+# Each sets up .venv on first use.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PROFILE ?= standard
+# The data folder: $AE_DATA_DIR if set, else ../shared/data beside the checkout, else data/.
+AE_DATA_DIR ?= $(if $(wildcard ../shared/data/MNIST),$(abspath ../shared/data),$(CURDIR)/data)
+export AE_DATA_DIR
+
+.PHONY: install data reproduce test bench clean-smoke
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+# Fetches only files that are missing or fail their checksum (needs the network once).
+data: install
+	$(PY) -m common.data download
+
+reproduce: data
+	$(PY) -m common.reproduce --profile $(PROFILE)
+
+test: install
+	$(PY) -m common.data check mnist freyface cryptopunks
+	AE_PROFILE=smoke $(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider
+
+bench: install
+	$(PY) benchmarks/train_speed.py
+
+clean-smoke:
+	rm -rf build/smoke

@@ -1,0 +1,10 @@
+"""Shared, paper-agnostic code for the autoencoder reproductions.
+
+Datasets (`common.data`), the training loop (`common.train`), evaluation
+(`common.evaluate`), figures (`common.plots`), reports (`common.report`) and the
+batch runner (`common.reproduce`). No paper's math lives here: each paper folder
+holds its own model and loss.
+"""
+from common.paths import REPO_ROOT, Run, profile_from_env, select_profile
+
+__all__ = ["REPO_ROOT", "Run", "profile_from_env", "select_profile"]

@@ -1,0 +1,77 @@
+"""Run every paper notebook (or the ones named) with papermill, then rebuild the scorecard.
+
+    python -m common.reproduce                       # all notebooks, standard profile
+    python -m common.reproduce --profile paper       # the papers' own settings (GPU)
+    python -m common.reproduce DenoisingAE/DenoisingAE.ipynb --profile smoke
+
+``standard`` and ``paper`` runs execute each notebook in place, so the committed
+notebook holds the outputs of the run that made its report. ``smoke`` runs write the
+executed copies under ``build/smoke/`` and leave tracked files alone. Each notebook
+runs with its own folder as the working directory. A failing notebook does not stop
+the others; the exit status is non-zero if any failed.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from common.paths import PROFILES, REPO_ROOT, output_root
+from common.report import PAPERS, build_scorecard, collect_results, scorecard_path
+
+
+def find_notebooks() -> list[Path]:
+    """Every notebook in the paper folders, in the order of ``PAPERS``."""
+    return [nb for paper in PAPERS for nb in sorted((REPO_ROOT / paper).glob("*.ipynb"))]
+
+
+def run_notebook(path: Path, profile: str, kernel: str = "python3") -> Path:
+    """Execute one notebook with papermill in ``profile``; return where the executed copy went."""
+    import papermill as pm
+
+    path = path.resolve()
+    target = path if profile != "smoke" else output_root(path.parent.name, profile) / path.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    pm.execute_notebook(str(path), str(target), parameters={"profile": profile}, cwd=str(path.parent),
+                        kernel_name=kernel, progress_bar=False, log_output=False)
+    return target
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m common.reproduce", description=__doc__.split("\n")[0])
+    p.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run (default: all)")
+    p.add_argument("--profile", default="standard", choices=PROFILES)
+    args = p.parse_args(argv)
+
+    notebooks = args.notebooks or find_notebooks()
+    missing = [str(n) for n in notebooks if not n.is_file()]
+    if missing:
+        print(f"error: no such notebook: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    rows, failed = [], 0
+    for nb in notebooks:
+        start = time.time()
+        print(f"[{args.profile}] {nb} ...", flush=True)
+        try:
+            run_notebook(nb, args.profile)
+            status = "ok"
+        except Exception as e:  # keep going; report at the end
+            failed += 1
+            status = f"FAILED: {type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
+        rows.append((str(nb.resolve().relative_to(REPO_ROOT)), args.profile, status, (time.time() - start) / 60))
+        print(f"    {status} ({rows[-1][3]:.1f} min)", flush=True)
+
+    card = build_scorecard(collect_results(args.profile), scorecard_path(args.profile))
+    width = max(len(r[0]) for r in rows) if rows else 10
+    print(f"\n{'notebook':<{width}}  profile   minutes  status")
+    for name, prof, status, minutes in rows:
+        print(f"{name:<{width}}  {prof:<8}  {minutes:7.1f}  {status}")
+    print(f"{'total':<{width}}  {'':<8}  {sum(r[3] for r in rows):7.1f}  {failed} failed of {len(rows)}")
+    print(f"scorecard: {card}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
