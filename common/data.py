@@ -363,8 +363,7 @@ def load_celeba(size: int = 64, seed: int = 0, n_test: int = 1000, root: Path | 
     ``n_test`` images is made instead. ``limit`` reads only the first images (for
     quick runs). Returns RGB (N, 3, size, size) uint8 sets.
     """
-    from torchvision.io import ImageReadMode, decode_jpeg, read_file
-    from torchvision.transforms.v2 import functional as TF
+    from PIL import Image, ImageOps
 
     files = verify("celeba", root)
     folder = files["list_eval_partition.txt"].parent / "img_align_celeba"
@@ -377,11 +376,10 @@ def load_celeba(size: int = 64, seed: int = 0, n_test: int = 1000, root: Path | 
         names = names[:limit]
     imgs = []
     for n in names:
-        img = decode_jpeg(read_file(str(folder / n)), mode=ImageReadMode.RGB)
-        side = min(img.shape[-2:])
-        img = TF.center_crop(img, [side, side])
-        imgs.append(TF.resize(img, [size, size], antialias=True))
-    x = torch.stack(imgs)
+        with Image.open(folder / n) as img:
+            # centre square crop (the full width), then an antialiased resize
+            imgs.append(np.asarray(ImageOps.fit(img.convert("RGB"), (size, size), Image.LANCZOS)))
+    x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).contiguous()
     whole = ImageSet(x, None, "celeba")
     if full:
         part = {n: int(p) for n, p in partition}

@@ -60,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as e:  # keep going; report at the end
             failed += 1
             status = f"FAILED: {type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
-        rows.append((str(nb.resolve().relative_to(REPO_ROOT)), args.profile, status, (time.time() - start) / 60))
+        shown = nb.resolve().relative_to(REPO_ROOT) if nb.resolve().is_relative_to(REPO_ROOT) else nb
+        rows.append((str(shown), args.profile, status, (time.time() - start) / 60))
         print(f"    {status} ({rows[-1][3]:.1f} min)", flush=True)
 
     card = build_scorecard(collect_results(args.profile), scorecard_path(args.profile))
