@@ -127,7 +127,7 @@ def sha256_of(path: Path) -> str:
 def _how_to_get(dataset: str, spec: FileSpec | None = None) -> str:
     src = f" (official source: {spec.urls[0]})" if spec and spec.urls else ""
     return (f"get it with `python -m common.data download {dataset}`{src}, or copy it there; "
-            f"the data folder is ${DATA_ENV} or <repo>/data")
+            f"the data folder is ${DATA_ENV} or <repo>/data (now {data_dir()})")
 
 
 def verify(dataset: str, root: Path | None = None) -> dict[str, Path]:
