@@ -233,9 +233,10 @@ class Batches:
     """Minibatches sliced from one device-resident uint8 tensor.
 
     Each epoch draws one ``randperm`` (from its own generator, so the order is
-    reproducible and checkpointable) and yields ``(x, y)`` with ``x`` float in [0, 1].
-    Every example appears exactly once per epoch (the last batch may be short
-    unless ``drop_last``).
+    reproducible and checkpointable) and yields ``(x, y)``. uint8 images are cast to
+    float in [0, 1] per batch; a float tensor (e.g. the codes of a trained layer) is
+    sliced as it is. Every example appears exactly once per epoch (the last batch may
+    be short unless ``drop_last``).
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor | None, batch_size: int, shuffle: bool = True,
@@ -262,7 +263,8 @@ class Batches:
                  else torch.arange(self.n)).to(self.x.device)
         for b in range(len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            yield self.x[idx].float().div_(255), (None if self.y is None else self.y[idx])
+            xb = self.x[idx]
+            yield (xb.float().div_(255) if xb.dtype == torch.uint8 else xb), (None if self.y is None else self.y[idx])
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state()}

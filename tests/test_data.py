@@ -142,6 +142,12 @@ def test_each_example_once_per_epoch_and_seeded_order():
     assert len(ImageSet(x).batches(10, drop_last=True)) == 10
 
 
+def test_float_tensors_are_batched_unscaled():
+    codes = torch.rand(25, 7)
+    seen = torch.cat([xb for xb, _ in data.Batches(codes, None, 10, shuffle=False)])
+    assert torch.equal(seen, codes)
+
+
 def test_binarize_modes():
     x = ImageSet(torch.full((2000, 1, 2, 2), 64, dtype=torch.uint8))
     s = data.binarize(x, "stochastic", seed=1)
