@@ -226,6 +226,7 @@ def build_scorecard(results: Sequence[Results], path: Path) -> Path:
                 cells = [c.id, c.statement, f"{c.paper} [{c.confidence}]", c.ours, f"**{c.verdict}**"]
                 lines.append("| " + " | ".join(s.replace("|", "/").replace("\n", " ") for s in cells) + " |")
             lines.append("")
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
     return path
 

@@ -13,12 +13,13 @@ the others; the exit status is non-zero if any failed.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Sequence
 
-from common.paths import PROFILES, REPO_ROOT, output_root
+from common.paths import PROFILE_ENV, PROFILES, REPO_ROOT, output_root
 from common.report import PAPERS, build_scorecard, collect_results, scorecard_path
 
 
@@ -28,14 +29,34 @@ def find_notebooks() -> list[Path]:
 
 
 def run_notebook(path: Path, profile: str, kernel: str = "python3") -> Path:
-    """Execute one notebook with papermill in ``profile``; return where the executed copy went."""
+    """Execute one notebook with papermill in ``profile``; return where the executed copy went.
+
+    The profile reaches the kernel through ``$AE_PROFILE``, which the parameters cell
+    reads, rather than through an injected parameters cell: a notebook saved in place
+    with ``profile = "standard"`` injected would make every later nbval run (which
+    cannot inject) silently run that profile instead of the one CI asks for.
+    """
+    import nbformat
     import papermill as pm
 
     path = path.resolve()
     target = path if profile != "smoke" else output_root(path.parent.name, profile) / path.name
     target.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(path), str(target), parameters={"profile": profile}, cwd=str(path.parent),
-                        kernel_name=kernel, progress_bar=False, log_output=False)
+    before = os.environ.get(PROFILE_ENV)
+    os.environ[PROFILE_ENV] = profile  # the kernel inherits this process's environment
+    try:
+        pm.execute_notebook(str(path), str(target), cwd=str(path.parent), kernel_name=kernel,
+                            progress_bar=False, log_output=False)
+    finally:
+        if before is None:
+            os.environ.pop(PROFILE_ENV, None)
+        else:
+            os.environ[PROFILE_ENV] = before
+    nb = nbformat.read(target, as_version=4)
+    kept = [c for c in nb.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    if len(kept) != len(nb.cells):
+        nb.cells = kept
+        nbformat.write(nb, target)
     return target
 
 

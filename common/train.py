@@ -158,11 +158,13 @@ def evaluate_terms(model: nn.Module, loss_fn: LossFn, batches: Batches) -> dict[
     was_training = model.training
     model.eval()
     sums: dict[str, torch.Tensor] = {}
+    seen = 0
     for x, y in batches:
         for k, v in loss_fn(model, x, y).items():
             sums[k] = sums.get(k, 0) + v.detach().float() * len(x)
+        seen += len(x)
     model.train(was_training)
-    return {k: (v / batches.n).item() for k, v in sums.items()}
+    return {k: (v / seen).item() for k, v in sums.items()}
 
 
 def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.optim.Optimizer, epochs: int,
@@ -205,6 +207,7 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
         sums: dict[str, torch.Tensor] = {}
         names: list[str] | None = None
         first_bad = None
+        seen = 0  # examples this epoch (fewer than train.n with drop_last)
         for x, y in train:
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 terms = loss_fn(model, x, y)
@@ -220,13 +223,14 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
             first_bad = torch.where((first_bad < 0) & ~torch.isfinite(vec), step, first_bad)
             for k, v in zip(names, vec):
                 sums[k] = sums.get(k, 0) + v * len(x)
+            seen += len(x)
             step += 1
             if step % check_every == 0 or step % len(train) == 0:
                 _raise_if_bad(first_bad, names, len(train))
-        history.add("train", {k: (v / train.n).item() for k, v in sums.items()})
+        history.add("train", {k: (v / seen).item() for k, v in sums.items()})
         if val is not None:
             history.add("val", evaluate_terms(model, loss_fn, val))
-        history.samples.append((history.samples[-1] if history.samples else 0) + train.n)
+        history.samples.append((history.samples[-1] if history.samples else 0) + seen)
         bar.set_postfix({k.split("/")[1]: f"{v[-1]:.4g}" for k, v in history.records.items()
                          if k.startswith("train/")}, refresh=False)
         if checkpoint is not None:

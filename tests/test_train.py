@@ -42,6 +42,13 @@ def test_history_records_terms_per_example():
     assert h.last("train/loss") == pytest.approx(h.last("train/rec") + h.last("train/l2"), rel=1e-5)
 
 
+def test_drop_last_counts_only_the_examples_seen():
+    model = nn.Sequential(nn.Linear(64, 64))
+    h = train.fit(model, _noisy_loss, _data(300).batches(32, drop_last=True),
+                  train.make_optimizer("adam", model.parameters(), 1e-3), 2, progress=False)
+    assert h.samples == [288, 576]  # 9 full batches of 32 per epoch
+
+
 def test_same_seed_same_history_other_seed_differs():
     assert _run(2, seed=1).records == _run(2, seed=1).records
     assert _run(2, seed=1).records != _run(2, seed=2).records
