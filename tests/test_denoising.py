@@ -1,0 +1,139 @@
+"""Tests for DenoisingAE.denoising: masking noise, the tied dA, stacking, the derived data, filter statistics."""
+import math
+
+import pytest
+import torch
+
+from common.data import ImageSet
+from DenoisingAE.denoising import (StackedClassifier, TiedAutoencoder, active_pixels, dae_loss,
+                                   masking_noise, n_masked, near_uniform_share, pretrain_stack, random_background,
+                                   rotate_digits, select_by_validation, smoothness, spatial_spread, StackRun)
+
+
+@pytest.mark.parametrize("nu", [0.1, 0.25, 0.5, 0.9])
+def test_masking_noise_zeroes_exactly_round_nu_d_per_row(nu):
+    torch.manual_seed(0)
+    x = torch.rand(64, 784) * 0.9 + 0.1  # no zeros before corruption
+    x_tilde = masking_noise(x, nu)
+    k = n_masked(nu, 784)
+    assert k == math.floor(nu * 784 + 0.5)
+    assert torch.equal((x_tilde == 0).sum(1), torch.full((64,), k))
+
+
+def test_masking_noise_leaves_survivors_untouched_and_keeps_shape():
+    torch.manual_seed(1)
+    x = torch.rand(16, 1, 28, 28) + 0.5
+    x_tilde, mask = masking_noise(x, 0.3, return_mask=True)
+    assert x_tilde.shape == x.shape and mask.shape == x.shape
+    assert torch.equal(x_tilde[~mask], x[~mask])  # no 1/(1-nu) rescaling
+    assert bool((x_tilde[mask] == 0).all())
+    assert not torch.equal(x_tilde, torch.nn.functional.dropout(x, 0.3))
+
+
+def test_masking_noise_counts_zeros_added_on_images_with_zeros():
+    torch.manual_seed(2)
+    x = (torch.rand(32, 100) > 0.5).float()  # half the components already 0
+    _, mask = masking_noise(x, 0.2, return_mask=True)
+    assert torch.equal(mask.sum(1), torch.full((32,), 20))
+
+
+def test_masking_noise_draws_a_different_mask_per_row_and_per_call():
+    torch.manual_seed(3)
+    x = torch.ones(50, 784)
+    _, m1 = masking_noise(x, 0.25, return_mask=True)
+    _, m2 = masking_noise(x, 0.25, return_mask=True)
+    assert len({tuple(r.nonzero().squeeze(1).tolist()) for r in m1}) == 50
+    assert not torch.equal(m1, m2)
+    # every position is hit about nu of the time over many rows (uniform choice of positions)
+    _, big = masking_noise(torch.ones(4000, 40), 0.25, return_mask=True)
+    freq = big.float().mean(0)
+    assert float((freq - 0.25).abs().max()) < 0.04
+
+
+def test_masking_noise_edge_cases_and_generator():
+    x = torch.rand(4, 10) + 0.1
+    assert torch.equal(masking_noise(x, 0.0), x)
+    assert bool((masking_noise(x, 1.0) == 0).all())
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    assert torch.equal(masking_noise(x, 0.5, generator=g1), masking_noise(x, 0.5, generator=g2))
+    with pytest.raises(ValueError):
+        masking_noise(x, 1.5)
+
+
+def test_tied_autoencoder_shapes_and_tied_weights():
+    m = TiedAutoencoder(784, 50, generator=torch.Generator().manual_seed(0))
+    x = torch.rand(8, 1, 28, 28)
+    y = m.encode(x)
+    assert y.shape == (8, 50) and bool(((y > 0) & (y < 1)).all())
+    assert m(x).shape == (8, 784)
+    assert sum(p.numel() for p in m.parameters()) == 784 * 50 + 50 + 784
+    a = 4 * math.sqrt(6 / (784 + 50))
+    assert float(m.W.detach().abs().max()) <= a
+
+
+def test_dae_loss_targets_the_clean_input_and_training_lowers_it():
+    torch.manual_seed(0)
+    x = (torch.rand(256, 64) > 0.7).float()
+    m = TiedAutoencoder(64, 32, generator=torch.Generator().manual_seed(0))
+    loss = dae_loss(0.25)
+    m.eval()
+    clean = loss(m, x)["rec"]
+    ref = torch.nn.functional.binary_cross_entropy(m(x), x, reduction="sum") / len(x)
+    assert torch.allclose(clean, ref, rtol=1e-4)
+    m.train()
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    first = float(loss(m, x)["loss"])
+    for _ in range(200):
+        opt.zero_grad()
+        loss(m, x)["loss"].backward()
+        opt.step()
+    assert float(loss(m, x)["loss"]) < 0.8 * first
+
+
+def test_pretrain_stack_feeds_clean_codes_and_classifier_copies_encoders():
+    torch.manual_seed(0)
+    x = torch.rand(200, 30)
+    layers = pretrain_stack(x, [20, 10], nu=0.25, epochs=1, lr=1e-3, batch_size=50, seed=0)
+    assert [(l.d, l.h) for l in layers] == [(30, 20), (20, 10)]
+    net = StackedClassifier(layers, n_classes=4)
+    with torch.no_grad():
+        h = layers[1].encode(layers[0].encode(x))
+        assert torch.allclose(torch.sigmoid(net.hidden[1](torch.sigmoid(net.hidden[0](x)))), h, atol=1e-6)
+    assert net(x).shape == (200, 4)
+
+
+def test_select_by_validation_picks_lowest_error():
+    runs = [StackRun(0.1, 3, 2.5, [], None), StackRun(0.25, 5, 2.1, [], None), StackRun(0.4, 4, 2.1, [], None)]
+    assert select_by_validation(runs).nu == 0.25
+
+
+def test_derived_variants():
+    x = torch.zeros(6, 1, 28, 28, dtype=torch.uint8)
+    x[:, :, 4:24, 13:15] = 255  # a vertical bar
+    data = ImageSet(x, torch.arange(6))
+    bg = random_background(data, seed=0)
+    assert bg.x.dtype == torch.uint8 and bool((bg.x >= data.x).all())
+    assert bool((bg.x[:, :, 4:24, 13:15] == 255).all())
+    assert float(bg.x[:, :, :4].float().mean()) == pytest.approx(127.5, abs=12)
+    assert torch.equal(random_background(data, seed=0).x, bg.x)
+    rot = rotate_digits(data, seed=0)
+    assert rot.x.shape == x.shape and torch.equal(rot.y, data.y)
+    assert not torch.equal(rot.x[0], rot.x[1])  # different angles per image
+    # rotation about the centre keeps the ink roughly (bilinear interpolation loses a little)
+    ratio = rot.x.float().sum((1, 2, 3)) / x.float().sum((1, 2, 3))
+    assert bool(((ratio > 0.8) & (ratio < 1.2)).all())
+
+
+def test_filter_statistics_separate_noise_blobs_and_spread():
+    torch.manual_seed(0)
+    noise = torch.rand(20, 784) - 0.5
+    rr, cc = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    blob = torch.exp(-((rr - 14) ** 2 + (cc - 10) ** 2) / 8).reshape(1, -1).repeat(20, 1)
+    wide = torch.exp(-((rr - 14) ** 2 + (cc - 14) ** 2) / 80).reshape(1, -1).repeat(20, 1)
+    assert near_uniform_share(noise) == 1.0
+    assert near_uniform_share(blob + 0.01 * noise) == 0.0
+    assert float(smoothness(noise).abs().max()) < 0.15
+    r_blob, r_wide, r_noise = (float(spatial_spread(w).median()) for w in (blob, wide, noise))
+    assert r_blob < 3 < r_wide < r_noise
+    pix = active_pixels(torch.cat([torch.zeros(5, 784), blob[:5]]))
+    assert 0 < len(pix) < 784
