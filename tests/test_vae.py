@@ -1,0 +1,206 @@
+"""Tests of VariationalAE.vae: densities, the bound, the importance-sampled log p(x), helpers."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.distributions import Bernoulli, Normal, kl_divergence
+
+from common.data import ImageSet
+from common.evaluate import importance_sampled_log_likelihood
+from common.train import fit, make_optimizer
+from VariationalAE.vae import (GAUSSIAN_LOGVAR_MIN, VAE, BernoulliDecoder, Chunks, GaussianDecoder,
+                               adjacent_tile_ratio, elbo_loss, elbo_terms, gaussian_kl, importance_bound,
+                               init_normal_, log_importance_weights, log_normal, sample_statistics, vae_log_weights)
+
+
+def test_gaussian_kl_matches_torch():
+    g = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(7, 4, generator=g), torch.randn(7, 4, generator=g)
+    ref = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)).sum(-1)
+    torch.testing.assert_close(gaussian_kl(mu, logvar), ref)
+    assert torch.all(gaussian_kl(torch.zeros(3, 2), torch.zeros(3, 2)) == 0)
+
+
+def test_bernoulli_decoder_is_a_bernoulli_likelihood():
+    torch.manual_seed(0)
+    dec = BernoulliDecoder(3, 8, 10)
+    z = torch.randn(5, 3)
+    x = (torch.rand(5, 10) < 0.5).float()
+    ref = Bernoulli(logits=dec.logits(z)).log_prob(x).sum(-1)
+    torch.testing.assert_close(dec.log_prob(x, z), ref)
+    # Extra leading sample dimension broadcasts against x.
+    assert dec.log_prob(x, z.expand(4, 5, 3)).shape == (4, 5)
+
+
+def test_gaussian_decoder_is_a_gaussian_likelihood():
+    torch.manual_seed(0)
+    dec = GaussianDecoder(3, 8, 10)
+    z = torch.randn(5, 3) * 3
+    x = torch.rand(5, 10)
+    mean, logvar = dec.params(z)
+    ref = Normal(mean, (0.5 * logvar).exp()).log_prob(x).sum(-1)
+    torch.testing.assert_close(dec.log_prob(x, z), ref)
+    assert torch.all((mean > 0) & (mean < 1))
+    # The soft floor: however negative the raw output, log sigma^2 stays above the floor.
+    with torch.no_grad():
+        dec.logvar.bias.fill_(-1e4)
+    assert torch.all(dec.params(z)[1] >= GAUSSIAN_LOGVAR_MIN)
+    assert torch.isfinite(dec.log_prob(x, z)).all()
+
+
+def test_elbo_loss_terms_add_up():
+    torch.manual_seed(0)
+    model = VAE((1, 4, 4), 16, 3, "bernoulli")
+    x = (torch.rand(8, 1, 4, 4) < 0.3).float()
+    out = elbo_loss(model, x)
+    assert set(out) == {"loss", "rec", "kl"}
+    torch.testing.assert_close(out["loss"], out["rec"] + out["kl"])
+    assert out["kl"] >= 0 and out["rec"] > 0
+
+
+def test_log_weights_average_to_the_analytic_bound():
+    """E_q[log w] (eq. 3, sampled KL) equals eq. 10's bound (analytic KL) in expectation."""
+    torch.manual_seed(0)
+    model = VAE((1, 4, 4), 16, 3, "gaussian")
+    x = torch.rand(6, 1, 4, 4)
+    with torch.no_grad():
+        sampled = vae_log_weights(model)(x, 20000).mean(0)
+        analytic = elbo_terms(model, x, n_samples=20000)["elbo"]
+    torch.testing.assert_close(sampled, analytic, atol=0.1, rtol=0)
+
+
+def _linear_gaussian(seed: int = 0):
+    """p(z) = N(0, I2), p(x|z) = N(W z + b, s2 I3) with orthogonal columns of W, so the exact
+    posterior is diagonal: Sigma = (I + W^T W / s2)^-1, mu = Sigma W^T (x - b) / s2; and
+    p(x) = N(b, W W^T + s2 I) in closed form."""
+    g = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(3, 2, generator=g, dtype=torch.float64))
+    w = q * torch.tensor([1.5, 0.7], dtype=torch.float64)
+    b = torch.randn(3, generator=g, dtype=torch.float64)
+    s2 = 0.3
+    post_var = 1.0 / (1.0 + (w * w).sum(0) / s2)                      # diagonal of Sigma
+
+    def posterior(x, shift=0.0, var_scale=1.0):
+        mu = ((x - b) @ w) * post_var / s2
+        return mu + shift, torch.log(post_var * var_scale).expand_as(mu)
+
+    def log_likelihood(x, z):
+        return log_normal(x, z @ w.T + b, torch.full_like(x, math.log(s2)))
+
+    def log_px(x):
+        cov = w @ w.T + s2 * torch.eye(3, dtype=torch.float64)
+        return torch.distributions.MultivariateNormal(b, cov).log_prob(x)
+
+    x = torch.randn(8, 3, generator=g, dtype=torch.float64) * 1.5 + b
+    return x, posterior, log_likelihood, log_px
+
+
+def test_importance_sampling_is_exact_with_the_true_posterior():
+    torch.manual_seed(0)
+    x, posterior, log_likelihood, log_px = _linear_gaussian()
+    lw = lambda xb, k: log_importance_weights(xb, k, posterior, log_likelihood)  # noqa: E731
+    est = importance_sampled_log_likelihood(lw, x, 5).double()
+    torch.testing.assert_close(est, log_px(x), atol=1e-4, rtol=0)
+
+
+def test_importance_sampling_agrees_with_closed_form_within_mc_error_and_beats_the_bound():
+    torch.manual_seed(1)
+    x, posterior, log_likelihood, log_px = _linear_gaussian()
+    wrong_q = lambda xb: posterior(xb, shift=0.4, var_scale=1.8)  # noqa: E731
+    k = 20000
+    lw_fn = lambda xb, kk: log_importance_weights(xb, kk, wrong_q, log_likelihood)  # noqa: E731
+    est = importance_sampled_log_likelihood(lw_fn, x, k).double()
+    truth = log_px(x)
+    # Monte Carlo standard error of log(mean w), by the delta method, from a fresh batch of weights.
+    lw = lw_fn(x, k)
+    w = torch.exp(lw - lw.max(0).values)
+    se = w.std(0) / (w.mean(0) * math.sqrt(k))
+    assert torch.all((est - truth).abs() < 4 * se + 1e-3), (est - truth, se)
+    bound = lw.mean(0)
+    assert torch.all(est > bound + 0.05), (est, bound)          # log p(x) >= L, strictly for a wrong q
+    assert torch.all(bound < truth)
+    # And the estimate tightens with K: K = 1 is the (noisy) bound, far below K = 20000 on average.
+    est1 = importance_sampled_log_likelihood(lw_fn, x, 1).double()
+    assert (est - est1).mean() > 0.05
+
+
+def test_importance_sampled_log_likelihood_of_a_vae_lies_above_its_bound():
+    torch.manual_seed(0)
+    model = init_normal_(VAE((1, 4, 4), 16, 2, "bernoulli"), 0.3)
+    x = (torch.rand(50, 1, 4, 4) < 0.4).float()
+    ll = importance_sampled_log_likelihood(vae_log_weights(model), x, 500, batch_size=25, chunk=100)
+    bound = importance_bound(model, x, k=500)
+    assert ll.shape == (50,) and torch.isfinite(ll).all()
+    assert ll.mean() > bound.mean()
+
+
+def test_init_normal_sets_every_parameter():
+    torch.manual_seed(0)
+    model = init_normal_(VAE((1, 28, 28), 500, 20), 0.1)
+    flat = torch.cat([p.flatten() for p in model.parameters()])
+    assert abs(flat.std().item() - 0.1) < 0.002 and abs(flat.mean().item()) < 0.002
+
+
+def test_chunks_feed_fit_a_fixed_number_of_minibatches_and_cycle_through_the_data():
+    x = torch.arange(30, dtype=torch.uint8).reshape(30, 1, 1, 1)
+    batches = ImageSet(x).batches(4, seed=0)
+    chunks = Chunks(batches, 5)
+    assert chunks.n == 20 and len(chunks) == 5
+    seen = torch.cat([xb.flatten() for xb, _ in chunks] + [xb.flatten() for xb, _ in chunks])
+    assert len(seen) == 40
+    # The first pass of the data is one randperm with the short last batch dropped: 7 batches, 28 distinct.
+    assert len(torch.unique(seen[:28])) == 28
+    with pytest.raises(ValueError):
+        Chunks(ImageSet(x[:3]).batches(4), 2)
+
+
+def test_training_raises_the_bound_and_history_counts_samples():
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    protos = (torch.rand(4, 64, generator=g) < 0.5)
+    idx = torch.randint(0, 4, (400,), generator=g)
+    flips = torch.rand(400, 64, generator=g) < 0.05
+    data = ImageSet(((protos[idx] ^ flips).to(torch.uint8) * 255).reshape(400, 1, 8, 8))
+    model = init_normal_(VAE((1, 8, 8), 32, 2, "bernoulli"), 0.1)
+    opt = make_optimizer("adam", model.parameters(), 3e-3)
+    hist = fit(model, elbo_loss, Chunks(data.batches(50, seed=0), 8), opt, 6, progress=False)
+    assert hist.samples == [400 * i for i in range(1, 7)]
+    assert hist["train/loss"][-1] < hist["train/loss"][0] - 10
+
+
+def test_adjacent_tile_ratio_separates_smooth_from_shuffled_grids():
+    n = 8
+    u = torch.linspace(0, 1, n)
+    tiles = torch.stack([torch.full((4, 4), float(a + b) / 2) for a in u for b in u])
+    smooth = adjacent_tile_ratio(tiles, n)
+    shuffled = adjacent_tile_ratio(tiles[torch.randperm(n * n, generator=torch.Generator().manual_seed(0))], n)
+    assert smooth < 0.1 < 0.5 < shuffled
+
+
+def test_sample_statistics():
+    g = torch.Generator().manual_seed(0)
+    data = torch.rand(200, 1, 5, 5, generator=g)
+    corr, spread = sample_statistics(data, data)
+    assert corr == pytest.approx(1.0) and spread == pytest.approx(1.0)
+    _, collapsed = sample_statistics(data[:1].repeat(50, 1, 1, 1), data)
+    assert collapsed == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("likelihood, lr", [("gaussian", 0.01), ("bernoulli", 0.02)])
+def test_paper_profile_adagrad_trains_on_the_real_data(likelihood, lr):
+    """The paper profile's settings (Adagrad, step 0.01 / 0.02, N(0, 0.01) init, weight decay 1/N) make progress."""
+    from common.data import binarize, load_frey_face, load_mnist
+    from VariationalAE.vae import train_vae
+
+    if likelihood == "gaussian":
+        data, shape, hidden = load_frey_face(), (1, 28, 20), 200
+    else:
+        data, shape, hidden = binarize(load_mnist("test"), "stochastic", 1).subset(slice(0, 2000)), (1, 28, 28), 500
+    train, test = data.subset(slice(0, len(data) - 200)), data.subset(slice(len(data) - 200, len(data)))
+    _, hist, _ = train_vae(train, test, shape, hidden, 5, likelihood, optimizer="adagrad", lr=lr, init_std=0.1,
+                           batch_size=100, chunk=10, chunks=10, device="cpu", seed=0, progress=False)
+    bound = [-v for v in hist["val/loss"]]
+    assert all(math.isfinite(v) for v in bound)
+    assert bound[-1] > bound[0] + 20, bound
