@@ -82,12 +82,12 @@ def test_dae_loss_targets_the_clean_input_and_training_lowers_it():
     assert torch.allclose(clean, ref, rtol=1e-4)
     m.train()
     opt = torch.optim.Adam(m.parameters(), lr=1e-2)
-    first = float(loss(m, x)["loss"])
+    first = loss(m, x)["loss"].item()
     for _ in range(200):
         opt.zero_grad()
         loss(m, x)["loss"].backward()
         opt.step()
-    assert float(loss(m, x)["loss"]) < 0.8 * first
+    assert loss(m, x)["loss"].item() < 0.8 * first
 
 
 def test_pretrain_stack_feeds_clean_codes_and_classifier_copies_encoders():
