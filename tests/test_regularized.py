@@ -52,7 +52,7 @@ def test_linear_autoencoder_product_and_identity_distance():
     assert distance_from_identity(M) == pytest.approx(1 / math.sqrt(6))
     x = torch.rand(3, 5)
     assert torch.allclose(m(x), x, atol=1e-6)
-    assert float(squared_error_loss(m, x)["loss"]) < 1e-10
+    assert squared_error_loss(m, x)["loss"].item() < 1e-10
 
 
 def test_principal_angles_and_pca_basis():
