@@ -74,16 +74,16 @@ def test_regularized_losses_are_finite_and_decrease(kind, strength):
     m = TiedAutoencoder(49, 30, generator=torch.Generator().manual_seed(0))
     loss = regularized_loss(kind, strength)
     opt = torch.optim.Adam(m.parameters(), lr=1e-2)
-    first = float(loss(m, x)["loss"])
+    first = loss(m, x)["loss"].item()
     for _ in range(150):
         opt.zero_grad()
         terms = loss(m, x)
         terms["loss"].backward()
         opt.step()
     assert all(torch.isfinite(v) for v in terms.values())
-    assert float(loss(m, x)["loss"]) < first
+    assert loss(m, x)["loss"].item() < first
     if kind in ("l1", "contractive"):
-        assert float(terms["penalty"]) > 0
+        assert terms["penalty"].item() > 0
 
 
 def test_l1_penalty_makes_codes_sparser():
@@ -116,4 +116,4 @@ def test_autoencoder_metrics_ranges():
     out = autoencoder_metrics(m, x)
     assert out["rec_ce"] > 0 and out["rec_mse"] > 0
     assert 0 < out["mean_code"] < 1 and 0 <= out["near_zero_share"] <= 1
-    assert out["jacobian_fro2"] == pytest.approx(float(contractive_penalty(m, m.encode(x)).mean()), rel=1e-5)
+    assert out["jacobian_fro2"] == pytest.approx(contractive_penalty(m, m.encode(x)).mean().item(), rel=1e-5)
