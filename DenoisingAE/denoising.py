@@ -233,16 +233,17 @@ def fine_tune(encoders: Sequence[TiedAutoencoder], train: Batches, x_val: torch.
     torch.manual_seed(seed)
     model = StackedClassifier([copy.deepcopy(e) for e in encoders]).to(x_val.device)
     opt = make_optimizer("adam", model.parameters(), lr=lr)
-    best, best_state, curve, losses = math.inf, None, [], []
-    for _ in range(epochs):
-        hist = fit(model, classification_loss, train, opt, 1, progress=False)
-        losses.append(hist.last("train/loss"))
-        err = error_rate(model, x_val, y_val)
-        curve.append(err)
-        if err < best:
-            best, best_state = err, copy.deepcopy(model.state_dict())
-    model.load_state_dict(best_state)
-    return FineTuneResult(model, int(np.argmin(curve)) + 1, best, curve, losses)
+    best = {"err": math.inf, "state": None}
+
+    def keep_best(model: nn.Module, history) -> None:
+        if history.last("val/err") < best["err"]:
+            best.update(err=history.last("val/err"), state=copy.deepcopy(model.state_dict()))
+
+    hist = fit(model, classification_loss, train, opt, epochs, val=Batches(x_val, y_val, 5000, shuffle=False),
+               progress=False, after_epoch=keep_best)
+    model.load_state_dict(best["state"])
+    curve = [100.0 * e for e in hist["val/err"]]
+    return FineTuneResult(model, int(np.argmin(curve)) + 1, min(curve), curve, hist["train/loss"])
 
 
 @dataclass

@@ -171,7 +171,8 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
         val: Batches | None = None, checkpoint: Path | None = None, progress: bool = True,
         bf16: bool = False, check_every: int = 50, desc: str = "train",
         before_step: Callable[[nn.Module, int], None] | None = None,
-        after_step: Callable[[nn.Module], None] | None = None) -> History:
+        after_step: Callable[[nn.Module], None] | None = None,
+        after_epoch: Callable[[nn.Module, History], None] | None = None) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
     - Losses stay on the device during an epoch and are read once at its end, so no
@@ -184,7 +185,9 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
     - ``bf16`` runs the forward pass and loss under bfloat16 autocast (opt-in; see
       ``benchmarks/`` for its speed and accuracy).
     - ``before_step(model, epoch)`` runs before each epoch (e.g. a sparsity schedule);
-      ``after_step(model)`` after every optimizer step (e.g. a weight constraint).
+      ``after_step(model)`` after every optimizer step (e.g. a weight constraint);
+      ``after_epoch(model, history)`` once the epoch's history is recorded (e.g. to keep
+      the weights of the epoch with the best validation score).
     """
     from tqdm.auto import tqdm
 
@@ -233,6 +236,8 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
         history.samples.append((history.samples[-1] if history.samples else 0) + seen)
         bar.set_postfix({k.split("/")[1]: f"{v[-1]:.4g}" for k, v in history.records.items()
                          if k.startswith("train/")}, refresh=False)
+        if after_epoch is not None:
+            after_epoch(model, history)
         if checkpoint is not None:
             save_checkpoint(checkpoint, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,

@@ -49,6 +49,16 @@ def test_drop_last_counts_only_the_examples_seen():
     assert h.samples == [288, 576]  # 9 full batches of 32 per epoch
 
 
+def test_after_epoch_sees_each_recorded_epoch():
+    seen = []
+    model = nn.Sequential(nn.Linear(64, 64))
+    data = _data()
+    train.fit(model, _noisy_loss, data.batches(32), train.make_optimizer("adam", model.parameters(), 1e-3), 3,
+              val=data.batches(100, shuffle=False), progress=False,
+              after_epoch=lambda m, h: seen.append((m is model, h.epochs, len(h["val/loss"]))))
+    assert seen == [(True, 1, 1), (True, 2, 2), (True, 3, 3)]
+
+
 def test_same_seed_same_history_other_seed_differs():
     assert _run(2, seed=1).records == _run(2, seed=1).records
     assert _run(2, seed=1).records != _run(2, seed=2).records
