@@ -18,41 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-LOG_2PI = math.log(2 * math.pi)
+from common.gaussian import gaussian_kl, log_normal, log_standard_normal, reparameterize
+
 
 #: Soft lower bound on the Gaussian decoder's per-pixel log-variance: sigma >= ~0.01.
 #: Without it the Gaussian likelihood is unbounded above (sigma -> 0 on a pixel the
 #: decoder gets right), so the bound could run off to +inf; the paper does not say
 #: how it avoided this (its Frey Face bound stays near 1,600 nats).
 GAUSSIAN_LOGVAR_MIN = 2 * math.log(0.01)
-
-
-# ---------------------------------------------------------------------------
-# Densities
-# ---------------------------------------------------------------------------
-def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(q(z|x) || N(0, I)) per example, summed over latents (Appendix B; the KL part of eq. 10).
-
-    -KL = 1/2 * sum_j (1 + log sigma_j^2 - mu_j^2 - sigma_j^2).
-    """
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
-
-
-def log_normal(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(x; mean, diag(exp(logvar))), summed over the last dimension."""
-    return -0.5 * (LOG_2PI + logvar + (x - mean).pow(2) * torch.exp(-logvar)).sum(-1)
-
-
-def log_standard_normal(z: torch.Tensor) -> torch.Tensor:
-    """log p(z) for the prior p(z) = N(0, I), summed over the last dimension."""
-    return -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
-
-
-def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
-    """z = mu + sigma * eps with eps ~ N(0, I): the reparameterisation trick (Sec. 2.4, eq. 10)."""
-    if eps is None:
-        eps = torch.randn_like(mu)
-    return mu + torch.exp(0.5 * logvar) * eps
 
 
 # ---------------------------------------------------------------------------

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from common.data import ImageSet
-from DenoisingAE.denoising import (StackedClassifier, TiedAutoencoder, active_pixels, dae_loss,
-                                   masking_noise, n_masked, near_uniform_share, pretrain_stack, random_background,
-                                   rotate_digits, select_by_validation, smoothness, spatial_spread, StackRun)
+from common.filters import active_pixels, near_uniform_share, smoothness, spatial_spread
+from DenoisingAE.denoising import (StackedClassifier, TiedAutoencoder, dae_loss, masking_noise, n_masked,
+                                   pretrain_stack, random_background, rotate_digits, select_by_validation, StackRun)
 
 
 @pytest.mark.parametrize("nu", [0.1, 0.25, 0.5, 0.9])

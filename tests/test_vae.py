@@ -10,9 +10,10 @@ from torch.distributions import Bernoulli, Normal, kl_divergence
 from common.data import ImageSet
 from common.evaluate import importance_sampled_log_likelihood
 from common.train import fit, make_optimizer
+from common.gaussian import gaussian_kl, log_normal
 from VariationalAE.vae import (GAUSSIAN_LOGVAR_MIN, VAE, BernoulliDecoder, Chunks, GaussianDecoder,
-                               adjacent_tile_ratio, elbo_loss, elbo_terms, gaussian_kl, importance_bound,
-                               init_normal_, log_importance_weights, log_normal, sample_statistics, vae_log_weights)
+                               adjacent_tile_ratio, elbo_loss, elbo_terms, importance_bound,
+                               init_normal_, log_importance_weights, sample_statistics, vae_log_weights)
 
 
 def test_gaussian_kl_matches_torch():
