@@ -10,7 +10,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,7 +68,11 @@ class Run:
     profile: str
     seed: int
     device: str
+    #: Ignore finished and unfinished checkpoints and train every model afresh.
+    retrain: bool = False
     started: float = field(default_factory=time.time)
+    #: How each named model of this run was obtained: "loaded", "resumed" or "trained".
+    status: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -89,6 +93,33 @@ class Run:
         d = self.out / "checkpoints" / self.profile
         d.mkdir(parents=True, exist_ok=True)
         return d / f"{name}.pt"
+
+    def train(self, name: str, model, loss_fn, train, epochs: int, *, optimizer, config: Mapping[str, Any],
+              sources: Sequence[Any] = (), **fit_kwargs):
+        """Train the model called ``name``, or reload or resume it; return its ``History``.
+
+        ``config`` holds every setting that changes the result and is not visible in the
+        model, the optimizer or ``epochs`` (data name and size, noise level, beta, ...);
+        the run's seed and profile are added. ``sources`` are the paper modules whose
+        code the model depends on. If a finished checkpoint of exactly this key exists,
+        the model and its history are loaded and nothing trains; an unfinished one is
+        resumed; otherwise training starts. ``fit_kwargs`` go to
+        :func:`common.train.fit` (``val``, ``best_on``, ``patience``, hooks, ...).
+        The outcome is printed and kept in ``self.status[name]`` for the report.
+        """
+        from common.train import config_key, train_named
+
+        if name in self.status:
+            raise ValueError(f"model name {name!r} is used twice in this run; names key the checkpoints")
+        full = {**config, "seed": self.seed, "profile": self.profile,
+                "train_examples": getattr(train, "n", None), "batch_size": getattr(train, "batch_size", None)}
+        key = config_key(full, model, optimizer, loss_fn, epochs, sources)
+        path = self.checkpoint(name)
+        history, status = train_named(path, key, model, loss_fn, train, optimizer, epochs,
+                                      retrain=self.retrain, **fit_kwargs)
+        self.status[name] = status
+        print(f"{name}: {status} ({path.relative_to(self.out) if path.is_relative_to(self.out) else path})")
+        return history
 
     @property
     def elapsed_s(self) -> float:

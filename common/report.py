@@ -20,6 +20,10 @@ from common.paths import PROFILES, Run, output_root
 
 PAPERS = ("DenoisingAE", "KsparseAE", "VariationalAE", "SB_VAE", "BetaVAE")
 VERDICTS = ("reproduced", "partly", "not reproduced", "not run")
+#: paper: a statement of the paper, judged against it (the only kind the totals count);
+#: sanity: a property that holds by construction (shown, counted apart);
+#: addition: a measurement of ours that the paper does not make.
+KINDS = ("paper", "sanity", "addition")
 CONFIDENCE = {"P": "read in the paper or the authors' code", "R": "from a careful reimplementation or quote",
               "U": "unconfirmed, from recollection of the paper"}
 
@@ -39,17 +43,47 @@ class Claim:
     criterion: str
     verdict: str
     confidence: str = "R"
+    #: One of ``KINDS``: only "paper" claims count in the scorecard's totals.
+    kind: str = "paper"
+    #: True when the criterion was changed after a result had been seen; the report says so.
+    revised: bool = False
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
             raise ValueError(f"claim {self.id}: verdict must be one of {VERDICTS}, got {self.verdict!r}")
         if self.confidence not in CONFIDENCE:
             raise ValueError(f"claim {self.id}: confidence must be one of {sorted(CONFIDENCE)}")
+        if self.kind not in KINDS:
+            raise ValueError(f"claim {self.id}: kind must be one of {KINDS}, got {self.kind!r}")
 
 
 def verdict(ok: bool, partly: bool = False) -> str:
     """'reproduced' when ``ok``, else 'partly' when ``partly``, else 'not reproduced'."""
     return "reproduced" if ok else ("partly" if partly else "not reproduced")
+
+
+def ranking_verdict(diff: float, se: float, z: float = 1.96) -> str:
+    """The rule for "A beats B" claims, with ``diff`` the measured margin in the claimed direction.
+
+    Reproduced when the margin exceeds its uncertainty (``diff > z * se``, a 95% test
+    by default); partly when it points the claimed way but within the uncertainty;
+    not reproduced when it points the other way (or is zero).
+    """
+    if not (se >= 0):
+        raise ValueError(f"standard error must be >= 0, got {se}")
+    return verdict(diff > z * se, diff > 0)
+
+
+def level_verdict(ours: float, paper: float, tol: float, confidence: str = "R") -> str:
+    """The rule for "the value is X" claims: within ``tol`` reproduced, within ``2 tol`` partly.
+
+    A paper value marked [U] (unconfirmed) is never a hard bar: it gives at most "partly".
+    """
+    if confidence not in CONFIDENCE:
+        raise ValueError(f"confidence must be one of {sorted(CONFIDENCE)}")
+    gap = abs(ours - paper)
+    result = verdict(gap <= tol, gap <= 2 * tol)
+    return "partly" if confidence == "U" and result == "reproduced" else result
 
 
 @dataclass
@@ -77,6 +111,8 @@ class Results:
     metrics: dict = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     notebook: str = ""
+    #: How each named model was obtained in this run: "loaded", "resumed" or "trained".
+    training: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False)
@@ -109,7 +145,18 @@ def device_name(device: str) -> str:
         return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
     import os
 
-    return f"cpu ({os.cpu_count()} logical cores, {torch.get_num_threads()} torch threads)"
+    return f"cpu: {cpu_model()} ({os.cpu_count()} logical cores, {torch.get_num_threads()} torch threads)"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux), since machines differ from run to run."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown cpu"
 
 
 def finish(run: Run, title: str, citation: str, summary: str, claims: Sequence[Claim],
@@ -124,7 +171,8 @@ def finish(run: Run, title: str, citation: str, summary: str, claims: Sequence[C
     results = Results(paper=run.paper, title=title, citation=citation, summary=summary, profile=run.profile,
                       device=device_name(run.device), seed=run.seed, runtime_s=round(run.elapsed_s, 1),
                       setup=dict(setup), claims=list(claims), figures=list(figures), deviations=list(deviations),
-                      metrics=metrics or {}, versions=library_versions(), notebook=f"{name}.ipynb")
+                      metrics=metrics or {}, versions=library_versions(), notebook=f"{name}.ipynb",
+                      training=dict(run.status))
     for f in results.figures:
         if not (run.out / f.path).is_file():
             raise FileNotFoundError(f"figure {f.path} is not in {run.out}; save it before finishing")
@@ -153,6 +201,7 @@ def build_pdf(results: Results, base: Path, path: Path) -> Path:
                        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8e8e8"))])
     setup = {"profile": results.profile, "device": results.device, "seed": str(results.seed),
              "run time": f"{results.runtime_s / 60:.1f} min", **results.setup,
+             **({"models": ", ".join(f"{k} {v}" for k, v in results.training.items())} if results.training else {}),
              "libraries": ", ".join(f"{k} {v}" for k, v in results.versions.items())}
     story += [Paragraph("Setup", styles["Heading2"]),
               Table([[p("setting"), p("value")]] + [[p(k), p(v)] for k, v in setup.items()],
@@ -163,8 +212,10 @@ def build_pdf(results: Results, base: Path, path: Path) -> Path:
                 + ". Our values are measured by the notebook in the profile above.", styles["BodyText"]), Spacer(1, 4)]
     rows = [[p(h) for h in ("id", "claim", "paper", "ours", "criterion", "verdict")]]
     for c in results.claims:
-        rows.append([p(c.id), p(c.statement), p(f"{c.paper} [{c.confidence}]"), p(c.ours), p(c.criterion),
-                     p(c.verdict)])
+        kind = "" if c.kind == "paper" else f" ({c.kind})"
+        revised = " (criterion revised after seeing results)" if c.revised else ""
+        rows.append([p(c.id + kind), p(c.statement), p(f"{c.paper} [{c.confidence}]"), p(c.ours),
+                     p(c.criterion + revised), p(c.verdict)])
     story.append(Table(rows, colWidths=[1.6 * cm, 5.0 * cm, 2.6 * cm, 2.9 * cm, 3.2 * cm, 1.9 * cm],
                        style=grid, repeatRows=1))
 

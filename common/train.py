@@ -8,12 +8,17 @@ recorded beside it.
 """
 from __future__ import annotations
 
+import hashlib
+import inspect
+import json
 import os
 import random
 import tempfile
+import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -72,6 +77,8 @@ class History:
 
     records: dict[str, list[float]] = field(default_factory=dict)
     samples: list[int] = field(default_factory=list)
+    #: With ``fit(best_on=...)``: the 0-based epoch whose weights the model holds at the end.
+    best_epoch: int | None = None
 
     def add(self, prefix: str, terms: dict[str, float]) -> None:
         for k, v in terms.items():
@@ -88,11 +95,11 @@ class History:
         return len(self.samples)
 
     def to_dict(self) -> dict:
-        return {"records": self.records, "samples": self.samples}
+        return {"records": self.records, "samples": self.samples, "best_epoch": self.best_epoch}
 
     @classmethod
     def from_dict(cls, d: dict) -> "History":
-        return cls({k: list(v) for k, v in d["records"].items()}, list(d["samples"]))
+        return cls({k: list(v) for k, v in d["records"].items()}, list(d["samples"]), d.get("best_epoch"))
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -172,7 +179,9 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
         bf16: bool = False, check_every: int = 50, desc: str = "train",
         before_step: Callable[[nn.Module, int], None] | None = None,
         after_step: Callable[[nn.Module], None] | None = None,
-        after_epoch: Callable[[nn.Module, History], None] | None = None) -> History:
+        after_epoch: Callable[[nn.Module, History], None] | None = None,
+        best_on: str | None = None, patience: int | None = None,
+        checkpoint_meta: dict | None = None) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
     - Losses stay on the device during an epoch and are read once at its end, so no
@@ -188,17 +197,40 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
       ``after_step(model)`` after every optimizer step (e.g. a weight constraint);
       ``after_epoch(model, history)`` once the epoch's history is recorded (e.g. to keep
       the weights of the epoch with the best validation score).
+    - ``best_on`` names a history key to minimise (e.g. ``"val/loss"``): the weights of
+      the best epoch are kept and restored at the end, and ``history.best_epoch`` says
+      which. ``patience`` stops early after that many epochs without improvement
+      (early stopping). Both survive a resume, since the best weights are checkpointed.
+    - A checkpoint that has reached ``epochs`` or stopped early is loaded as it is:
+      nothing trains, and the RNG state is that of the end of training, so
+      what the caller draws next is the same as after an uninterrupted run.
+      ``checkpoint_meta`` is stored in every checkpoint (``run.train`` keeps its
+      configuration key there).
     """
     from tqdm.auto import tqdm
 
+    if patience is not None and best_on is None:
+        raise ValueError("patience needs best_on: the history key that early stopping watches")
     history, start = History(), 0
+    best: dict = {"value": float("inf"), "epoch": start - 1, "model": None}
     if checkpoint is not None and Path(checkpoint).is_file():
         state = load_checkpoint(checkpoint)
+        best["epoch"] = int(state["epoch"]) - 1
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         train.load_state_dict(state["batches"])
         _set_rng_state(_from_plain_rng(state["rng"]))
         history, start = History.from_dict(state["history"]), int(state["epoch"])
+        best = state.get("best") or best
+        if state.get("stopped") or start >= epochs:
+            return history  # finished: nothing to train, the RNG is where training left it
+
+    def save(epoch: int, finished: bool, stopped: bool = False) -> None:
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                "history": history.to_dict(), "batches": train.state_dict(), "rng": _to_plain(_rng_state()),
+                "best": best, "finished": finished, "stopped": stopped, **(checkpoint_meta or {})})
 
     device = train.device
     step = start * len(train)
@@ -238,10 +270,25 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
                          if k.startswith("train/")}, refresh=False)
         if after_epoch is not None:
             after_epoch(model, history)
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                "history": history.to_dict(), "batches": train.state_dict(), "rng": _to_plain(_rng_state())})
+        stop = False
+        if best_on is not None:
+            if best_on not in history.records:
+                raise KeyError(f"best_on={best_on!r} is not in the history; it has {sorted(history.records)}")
+            value = history.records[best_on][-1]
+            if value < best["value"]:
+                best = {"value": value, "epoch": epoch,
+                        "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+            stop = patience is not None and epoch - best["epoch"] >= patience
+        if stop or epoch + 1 == epochs:
+            break
+        save(epoch + 1, finished=False)
+    else:
+        epoch, stop = start - 1, False  # no epoch ran (epochs <= start)
+    bar.close()
+    if best_on is not None and best["model"] is not None:
+        model.load_state_dict(best["model"])
+        history.best_epoch = int(best["epoch"])
+    save(epoch + 1, finished=True, stopped=stop)
     return history
 
 
@@ -255,3 +302,68 @@ def _raise_if_bad(first_bad: torch.Tensor, names: list[str], steps_per_epoch: in
             f"loss term {names[i]!r} became NaN or infinite at step {s} "
             f"(epoch {s // steps_per_epoch}, batch {s % steps_per_epoch}); training stopped. "
             f"Lower the learning rate, clip the term, or check the inputs; the last checkpoint is kept.")
+
+
+# ---------------------------------------------------------------------------
+# Named models: train once, resume after a kill, reload when finished
+# ---------------------------------------------------------------------------
+def config_key(config: dict, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable,
+               epochs: int, sources: Sequence[Any] = ()) -> str:
+    """A hash of everything that changes a trained model.
+
+    The caller's ``config`` (hyperparameters, data name and size, seed, profile), the
+    architecture (``repr(model)``), the optimizer's class and hyper-parameters, the
+    loss function's name, the number of epochs, and the source text of ``sources``
+    (the paper modules), so that editing the paper's code never silently reuses a
+    checkpoint trained by the old code.
+    """
+    hyper = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+    src = [hashlib.sha256((inspect.getsource(m) if not isinstance(m, str) else m).encode()).hexdigest()
+           for m in sources]
+    blob = json.dumps({"config": config, "model": repr(model), "optimizer": type(optimizer).__name__,
+                       "hyper": hyper, "loss": getattr(loss_fn, "__qualname__", repr(loss_fn)),
+                       "epochs": epochs, "sources": src}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def set_aside(path: Path, why: str) -> Path:
+    """Rename an unusable checkpoint out of the way (never delete it) and warn, naming the file."""
+    aside = path.with_name(f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}.bad")
+    os.replace(path, aside)
+    warnings.warn(f"checkpoint {path} could not be used ({why}); moved it to {aside.name} and training afresh",
+                  stacklevel=3)
+    return aside
+
+
+def train_named(checkpoint: Path, key: str, model: nn.Module, loss_fn: LossFn, train: Batches,
+                optimizer: torch.optim.Optimizer, epochs: int, retrain: bool = False,
+                **fit_kwargs) -> tuple[History, str]:
+    """Train with :func:`fit` through ``checkpoint``, keyed by ``key``; return (history, status).
+
+    status is ``"loaded"`` when a finished checkpoint of this key existed (nothing
+    trains), ``"resumed"`` when an unfinished one did (training continues from its last
+    epoch), else ``"trained"``. A checkpoint of another key (stale: the configuration or
+    the code changed) is replaced; one that cannot be read (truncated, corrupt) is set
+    aside with a warning. ``retrain`` ignores any checkpoint. Use it through
+    :meth:`common.paths.Run.train`, which builds the key and the path.
+    """
+    checkpoint = Path(checkpoint)
+    status = "trained"
+    if checkpoint.is_file():
+        if retrain:
+            checkpoint.unlink()
+        else:
+            try:
+                state = load_checkpoint(checkpoint)
+                finished, stored = bool(state.get("finished")), state.get("key")
+                del state
+            except Exception as e:  # torch raises many kinds on a damaged zip/pickle
+                set_aside(checkpoint, f"{type(e).__name__}: {e}")
+            else:
+                if stored != key:
+                    checkpoint.unlink()  # trained under another configuration or older code
+                else:
+                    status = "loaded" if finished else "resumed"
+    history = fit(model, loss_fn, train, optimizer, epochs, checkpoint=checkpoint,
+                  checkpoint_meta={"key": key}, **fit_kwargs)
+    return history, status

@@ -73,3 +73,28 @@ def test_scorecard_gathers_every_claim(out_dir):
     assert "Totals: 1 reproduced, 0 partly, 1 not reproduced, 2 not run" in card
     assert card.count("| tab1 |") == 2 and "## KsparseAE" in card and "No results yet" in card
     assert report.scorecard_path("smoke") == out_dir / "SCORECARD.md"
+
+
+def test_ranking_verdict_needs_the_margin_to_exceed_its_uncertainty():
+    from common.report import ranking_verdict
+    assert ranking_verdict(1.0, 0.1) == "reproduced"
+    assert ranking_verdict(0.1, 0.1) == "partly"
+    assert ranking_verdict(-0.5, 0.1) == "not reproduced"
+    assert ranking_verdict(0.0, 0.0) == "not reproduced"
+    with pytest.raises(ValueError):
+        ranking_verdict(1.0, float("nan"))
+
+
+def test_level_verdict_caps_unconfirmed_paper_values_at_partly():
+    from common.report import level_verdict
+    assert level_verdict(1.40, 1.35, 0.1, "P") == "reproduced"
+    assert level_verdict(1.50, 1.35, 0.1, "R") == "partly"
+    assert level_verdict(1.80, 1.35, 0.1, "R") == "not reproduced"
+    assert level_verdict(1.35, 1.35, 0.1, "U") == "partly"
+
+
+def test_claim_kind_is_checked():
+    from common.report import Claim
+    assert Claim("x", "s", "1", "1", "c", "reproduced", kind="sanity").kind == "sanity"
+    with pytest.raises(ValueError, match="kind"):
+        Claim("x", "s", "1", "1", "c", "reproduced", kind="bonus")

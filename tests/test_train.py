@@ -135,3 +135,106 @@ def test_bf16_option_trains():
                   3, bf16=True, progress=False)
     assert h["train/loss"][-1] < h["train/loss"][0]
     assert next(model.parameters()).dtype == torch.float32  # weights stay float32 under autocast
+
+
+# ---------------------------------------------------------------------------
+# best_on / patience, and named models through Run.train
+# ---------------------------------------------------------------------------
+def _model_and_opt(seed: int = 0, lr: float = 1e-2):
+    train.seed_everything(seed)
+    model = nn.Sequential(nn.Linear(64, 16), nn.Tanh(), nn.Linear(16, 64))
+    return model, train.make_optimizer("adam", model.parameters(), lr)
+
+
+def test_best_on_restores_the_best_epoch_and_patience_stops_early():
+    model, opt = _model_and_opt(lr=0.5)  # a step size this large makes validation jump about
+    data = _data()
+    h = train.fit(model, _noisy_loss, data.batches(32), opt, 12, val=data.batches(100, shuffle=False),
+                  progress=False, best_on="val/rec", patience=3)
+    best = min(range(h.epochs), key=lambda i: h["val/rec"][i])
+    assert h.best_epoch == best
+    assert h.epochs == 12 or h.epochs - 1 - best == 3  # stopped 3 epochs after the best one
+    again = train.evaluate_terms(model, _noisy_loss, data.batches(100, shuffle=False))
+    assert again["rec"] == pytest.approx(h["val/rec"][best], rel=0.05)  # noisy loss: same weights, new noise
+
+
+def test_patience_without_best_on_is_an_error():
+    model, opt = _model_and_opt()
+    with pytest.raises(ValueError, match="best_on"):
+        train.fit(model, _noisy_loss, _data().batches(32), opt, 2, patience=1, progress=False)
+
+
+def _named(tmp_path, monkeypatch, epochs=4, lr=1e-2, retrain=False, name="ae"):
+    from common.paths import Run
+
+    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))
+    run = Run("TestPaper", "smoke", 0, "cpu", retrain=retrain)
+    model, opt = _model_and_opt(lr=lr)
+    data = _data()
+    h = run.train(name, model, _noisy_loss, data.batches(32, seed=0), epochs, optimizer=opt,
+                  config={"data": "random8x8", "n": 300}, val=data.batches(100, shuffle=False), progress=False)
+    after = torch.rand(3)  # what the notebook draws next must not depend on loaded vs trained
+    return run, model, h, after
+
+
+def test_run_train_loads_a_finished_model_and_retrains_on_change(tmp_path, monkeypatch):
+    run, m1, h1, r1 = _named(tmp_path, monkeypatch)
+    assert run.status == {"ae": "trained"}
+    run, m2, h2, r2 = _named(tmp_path, monkeypatch)
+    assert run.status == {"ae": "loaded"}
+    assert h2.to_dict() == h1.to_dict() and torch.equal(r1, r2)
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
+    run, _, h3, _ = _named(tmp_path, monkeypatch, lr=2e-2)  # a changed hyperparameter retrains
+    assert run.status == {"ae": "trained"} and h3["train/loss"] != h1["train/loss"]
+    run, _, _, _ = _named(tmp_path, monkeypatch, lr=2e-2, retrain=True)
+    assert run.status == {"ae": "trained"}
+
+
+def test_run_train_resumes_an_unfinished_model_to_the_same_history(tmp_path, monkeypatch):
+    _, _, full, _ = _named(tmp_path / "a", monkeypatch)
+    # stop after 2 of 4 epochs, as a kill would: the 2-epoch checkpoint is unfinished for a 4-epoch key
+    from common.paths import Run
+    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path / "b"))
+    run = Run("TestPaper", "smoke", 0, "cpu")
+    model, opt = _model_and_opt()
+    data = _data()
+    key = train.config_key({"data": "random8x8", "n": 300, "seed": 0, "profile": "smoke", "train_examples": 300,
+                            "batch_size": 32}, model, opt, _noisy_loss, 4)
+
+    def kill_after_two(m, h):
+        if h.epochs == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(model, _noisy_loss, data.batches(32, seed=0), opt, 4, val=data.batches(100, shuffle=False),
+                  checkpoint=run.checkpoint("ae"), checkpoint_meta={"key": key}, progress=False,
+                  after_epoch=kill_after_two)
+    # the hook raised before epoch 2 was saved: the checkpoint holds epoch 1
+    assert train.load_checkpoint(run.checkpoint("ae"))["epoch"] == 1
+    run, _, resumed, _ = _named(tmp_path / "b", monkeypatch)
+    assert run.status == {"ae": "resumed"}
+    assert resumed.to_dict() == full.to_dict()
+
+
+def test_a_truncated_checkpoint_is_set_aside_and_retrained(tmp_path, monkeypatch):
+    run, _, h1, _ = _named(tmp_path, monkeypatch)
+    path = run.checkpoint("ae")
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.warns(UserWarning, match="could not be used"):
+        run, _, h2, _ = _named(tmp_path, monkeypatch)
+    assert run.status == {"ae": "trained"} and h2.to_dict() == h1.to_dict()
+    assert len(list(path.parent.glob("ae.pt.*.bad"))) == 1
+
+
+def test_a_name_used_twice_in_one_run_is_an_error(tmp_path, monkeypatch):
+    from common.paths import Run
+    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))
+    run = Run("TestPaper", "smoke", 0, "cpu")
+    data = _data()
+    for i in range(2):
+        model, opt = _model_and_opt()
+        if i:
+            with pytest.raises(ValueError, match="used twice"):
+                run.train("ae", model, _noisy_loss, data.batches(32), 1, optimizer=opt, config={}, progress=False)
+        else:
+            run.train("ae", model, _noisy_loss, data.batches(32), 1, optimizer=opt, config={}, progress=False)
