@@ -363,7 +363,8 @@ def load_celeba(size: int = 64, seed: int = 0, n_test: int = 1000, root: Path | 
     train/valid/test partitions are used. With the 10,000-image subset, all of
     which are in the official train partition, a seeded held-out test split of
     ``n_test`` images is made instead. ``limit`` reads only the first images (for
-    quick runs). Returns RGB (N, 3, size, size) uint8 sets.
+    quick runs). Returns RGB (N, 3, size, size) uint8 sets; ``y`` holds each image's
+    number (000001.jpg is 1), the row of its attributes.
     """
     from PIL import Image, ImageOps
 
@@ -382,7 +383,8 @@ def load_celeba(size: int = 64, seed: int = 0, n_test: int = 1000, root: Path | 
             # centre square crop (the full width), then an antialiased resize
             imgs.append(np.asarray(ImageOps.fit(img.convert("RGB"), (size, size), Image.LANCZOS)))
     x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).contiguous()
-    whole = ImageSet(x, None, "celeba")
+    # y is each image's number (000001.jpg is 1), to look its attributes and identity up
+    whole = ImageSet(x, torch.tensor([int(n.split(".")[0]) for n in names]), "celeba")
     if full:
         part = {n: int(p) for n, p in partition}
         codes = torch.tensor([part[n] for n in names])
