@@ -12,12 +12,13 @@ Every log-density here is a sum over pixels (or latents) per example, in nats, s
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.data import Chunks  # the chunked minibatch stream moved to common.data (issue 12)
 from common.gaussian import gaussian_kl, log_normal, log_standard_normal, reparameterize
 
 
@@ -228,60 +229,6 @@ def parameter_prior_weight_decay(n_train: int) -> float:
     gradient is theta / N: torch's ``weight_decay`` of 1 / N.
     """
     return 1.0 / n_train
-
-
-# ---------------------------------------------------------------------------
-# Fine-grained curves: an "epoch" of a fixed number of minibatches
-# ---------------------------------------------------------------------------
-class Chunks:
-    """Present a :class:`common.data.Batches` to ``fit`` in chunks of ``n_batches`` minibatches.
-
-    Each pass of ``fit``'s epoch loop takes the next ``n_batches`` minibatches from a
-    stream that reshuffles whenever the data run out, so ``history.samples`` grows in
-    steps of ``n_batches * batch_size`` and Figure 2's log axis gets points well before
-    the first full epoch. Data order stays that of ``batches`` (one randperm per pass).
-    """
-
-    def __init__(self, batches, n_batches: int) -> None:
-        if n_batches < 1:
-            raise ValueError("n_batches must be >= 1")
-        self.batches = batches
-        self.n_batches = n_batches
-        if batches.n < batches.batch_size:
-            raise ValueError(f"{batches.n} examples make no full minibatch of {batches.batch_size}")
-        self._stream: Iterator | None = None
-        # fit() counts train.n examples per epoch: full batches only, so drop a short last batch.
-        self.batches.drop_last = True
-
-    @property
-    def n(self) -> int:
-        return self.n_batches * self.batches.batch_size
-
-    @property
-    def device(self) -> torch.device:
-        return self.batches.device
-
-    def __len__(self) -> int:
-        return self.n_batches
-
-    def _next(self):
-        while True:
-            if self._stream is None:
-                self._stream = iter(self.batches)
-            try:
-                return next(self._stream)
-            except StopIteration:
-                self._stream = None
-
-    def __iter__(self):
-        for _ in range(self.n_batches):
-            yield self._next()
-
-    def state_dict(self) -> dict:
-        raise NotImplementedError("Chunks does not checkpoint its position in the stream; fit without checkpoint")
-
-    def load_state_dict(self, state: dict) -> None:
-        raise NotImplementedError("Chunks does not checkpoint its position in the stream")
 
 
 # ---------------------------------------------------------------------------

@@ -7,10 +7,11 @@ repository root here rather than from the working directory.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,6 +39,30 @@ def select_profile(profile: str, table: Mapping[str, Mapping[str, Any]]) -> dict
             f"(set it with papermill '-p profile NAME' or ${PROFILE_ENV})"
         )
     return dict(table[profile])
+
+
+def atomic_write(path: Path, write: Callable[[Path], Any]) -> Path:
+    """Make ``path`` by calling ``write(tmp)`` on a temporary file beside it, then renaming it over.
+
+    The rename is atomic (same folder, same file system), so a kill at any moment leaves
+    either the old file or the new one, never half of one. The temporary file is
+    removed if ``write`` fails.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; see :func:`atomic_write`."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def output_root(paper: str, profile: str) -> Path:

@@ -13,7 +13,6 @@ import inspect
 import json
 import os
 import random
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import torch
 from torch import nn
 
 from common.data import Batches
+from common.paths import atomic_write
 
 LossFn = Callable[[nn.Module, torch.Tensor, "torch.Tensor | None"], dict[str, torch.Tensor]]
 
@@ -108,15 +108,7 @@ def save_checkpoint(path: Path, state: dict) -> None:
     The rename is atomic, so an interrupted save never leaves a half-written
     checkpoint in place of the last good one.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_checkpoint(path: Path) -> dict:

@@ -163,3 +163,23 @@ def test_cli_check(capsys):
     assert data.main(["check", "freyface"]) == 0
     assert "freyface: ok" in capsys.readouterr().out
     assert data.main(["check", "nope"]) == 1
+
+
+def _stream(chunks: data.Chunks, n: int) -> list[int]:
+    return [int(v) for _ in range(n) for xb, _ in chunks for v in xb.flatten().mul(255).round()]
+
+
+def test_chunks_restore_their_position_in_the_stream():
+    """A state taken anywhere (mid-pass, at a pass's end, before any pass) replays the same minibatches."""
+    x = torch.arange(30, dtype=torch.uint8).reshape(30, 1, 1, 1)  # 7 full batches of 4 per pass
+    for before in (0, 1, 2, 7):  # chunks of 5 taken before the state: 0, 5, 10 (pass 2) and 35 (= 5 passes) batches
+        chunks = data.Chunks(ImageSet(x).batches(4, seed=3), 5)
+        _stream(chunks, before)
+        state = chunks.state_dict()
+        expected = _stream(chunks, 4)  # crosses at least two pass boundaries
+        fresh = data.Chunks(ImageSet(x).batches(4, seed=99), 5)  # another seed: only the state decides
+        fresh.load_state_dict(state)
+        assert _stream(fresh, 4) == expected, before
+    assert chunks.batch_size == 4 and chunks.n == 20
+    with pytest.raises(ValueError, match="7 minibatches"):
+        fresh.load_state_dict({"pass_start": state["pass_start"], "taken": 8})

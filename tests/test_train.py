@@ -238,3 +238,28 @@ def test_a_name_used_twice_in_one_run_is_an_error(tmp_path, monkeypatch):
                 run.train("ae", model, _noisy_loss, data.batches(32), 1, optimizer=opt, config={}, progress=False)
         else:
             run.train("ae", model, _noisy_loss, data.batches(32), 1, optimizer=opt, config={}, progress=False)
+
+
+@pytest.mark.parametrize("stop_after", [1, 2, 4])
+def test_fit_on_chunks_resumes_to_the_same_history(tmp_path, stop_after):
+    """Chunks checkpoint their position: a run stopped after any epoch resumes to the uninterrupted history."""
+    from common.data import Chunks
+
+    def run(checkpoint=None, after_epoch=None):
+        model, opt = _model_and_opt()
+        h = train.fit(model, _noisy_loss, Chunks(_data(100).batches(16, seed=1), 4), opt, 5, checkpoint=checkpoint,
+                      progress=False, after_epoch=after_epoch)  # 6 batches per pass: epochs straddle passes
+        return h, model
+
+    full, m_full = run()
+
+    def stop(m, h):
+        if h.epochs == stop_after + 1:
+            raise KeyboardInterrupt  # before epoch stop_after + 1 is saved, as a kill would
+
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "c.pt", stop)
+    assert train.load_checkpoint(tmp_path / "c.pt")["epoch"] == stop_after
+    resumed, m_resumed = run(tmp_path / "c.pt")
+    assert resumed.to_dict() == full.to_dict()
+    assert all(torch.equal(a, b) for a, b in zip(m_full.state_dict().values(), m_resumed.state_dict().values()))

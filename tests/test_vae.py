@@ -7,11 +7,11 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
-from common.data import ImageSet
+from common.data import Chunks, ImageSet
 from common.evaluate import importance_sampled_log_likelihood
 from common.train import fit, make_optimizer
 from common.gaussian import gaussian_kl, log_normal
-from VariationalAE.vae import (GAUSSIAN_LOGVAR_MIN, VAE, BernoulliDecoder, Chunks, GaussianDecoder,
+from VariationalAE.vae import (GAUSSIAN_LOGVAR_MIN, VAE, BernoulliDecoder, GaussianDecoder,
                                adjacent_tile_ratio, elbo_loss, elbo_terms, importance_bound,
                                init_normal_, log_importance_weights, sample_statistics, vae_log_weights)
 
