@@ -9,6 +9,11 @@ notebook holds the outputs of the run that made its report. ``smoke`` runs write
 executed copies under ``build/smoke/`` and leave tracked files alone. Each notebook
 runs with its own folder as the working directory. A failing notebook does not stop
 the others; the exit status is non-zero if any failed.
+
+Each notebook run is recorded, success or failure with its start and end times, in
+``runs.json`` beside the scorecard. The scorecard counts only results written by a
+successful run of this call (this "batch"); a notebook that failed or was not run keeps
+its rows, marked, outside the totals (rule R8 in ``common.report``).
 """
 from __future__ import annotations
 
@@ -20,7 +25,8 @@ from pathlib import Path
 from typing import Sequence
 
 from common.paths import PROFILE_ENV, PROFILES, REPO_ROOT, output_root
-from common.report import PAPERS, build_scorecard, collect_results, scorecard_path
+from common.report import (PAPERS, NotebookRun, build_scorecard, collect_results, read_runs, record_run, runs_path,
+                           scorecard_path, utc_now)
 
 
 def find_notebooks() -> list[Path]:
@@ -72,20 +78,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: no such notebook: {', '.join(missing)}", file=sys.stderr)
         return 2
     rows, failed = [], 0
+    batch, log = utc_now(), runs_path(args.profile)
     for nb in notebooks:
-        start = time.time()
+        start, started = time.time(), utc_now()
         print(f"[{args.profile}] {nb} ...", flush=True)
+        error = ""
         try:
             run_notebook(nb, args.profile)
             status = "ok"
         except Exception as e:  # keep going; report at the end
             failed += 1
-            status = f"FAILED: {type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
+            error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
+            status = f"FAILED: {error}"
+        key = f"{nb.resolve().parent.name}/{nb.name}"  # what results.json names: paper folder / notebook
+        record_run(log, NotebookRun(key, args.profile, not error, started, utc_now(), error[:300], batch))
         shown = nb.resolve().relative_to(REPO_ROOT) if nb.resolve().is_relative_to(REPO_ROOT) else nb
         rows.append((str(shown), args.profile, status, (time.time() - start) / 60))
         print(f"    {status} ({rows[-1][3]:.1f} min)", flush=True)
 
-    card = build_scorecard(collect_results(args.profile), scorecard_path(args.profile))
+    card = build_scorecard(collect_results(args.profile), scorecard_path(args.profile), read_runs(log), batch)
     width = max(len(r[0]) for r in rows) if rows else 10
     print(f"\n{'notebook':<{width}}  profile   minutes  status")
     for name, prof, status, minutes in rows:

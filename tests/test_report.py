@@ -29,6 +29,11 @@ def _finish(run: Run, ok: bool = True, **kw):
                          deviations=["fewer epochs"], metrics={"err": 3.1}, **kw)
 
 
+def _totals(card: str) -> str:
+    line = next(x for x in card.splitlines() if x.startswith("**Totals"))
+    return line.split(":**")[1].strip().rstrip(".")
+
+
 def test_finish_writes_results_and_pdf(out_dir):
     run = Run("DenoisingAE", "smoke", 0, "cpu")
     res = _finish(run)
@@ -70,7 +75,7 @@ def test_scorecard_gathers_every_claim(out_dir):
     results = report.collect_results("smoke")
     assert [r.paper for r in results] == ["DenoisingAE", "VariationalAE"]
     card = report.build_scorecard(results, out_dir / "SCORECARD.md").read_text()
-    assert "Totals: 1 reproduced, 0 partly, 1 not reproduced, 2 not run" in card
+    assert _totals(card) == "1 reproduced, 0 partly, 1 not reproduced, 2 not run"
     assert card.count("| tab1 |") == 2 and "## KsparseAE" in card and "No results yet" in card
     assert report.scorecard_path("smoke") == out_dir / "SCORECARD.md"
 
@@ -98,3 +103,100 @@ def test_claim_kind_is_checked():
     assert Claim("x", "s", "1", "1", "c", "reproduced", kind="sanity").kind == "sanity"
     with pytest.raises(ValueError, match="kind"):
         Claim("x", "s", "1", "1", "c", "reproduced", kind="bonus")
+
+
+def test_results_record_commit_and_time_and_old_files_still_load(out_dir):
+    import re
+    from datetime import datetime, timedelta, timezone
+
+    res = _finish(Run("DenoisingAE", "smoke", 0, "cpu"))
+    assert re.fullmatch(r"[0-9a-f]{10}(\+dirty)?", res.commit), res.commit
+    assert datetime.now(timezone.utc) - report.parse_time(res.finished_at) < timedelta(minutes=5)
+    old = json.loads(res.to_json())
+    for key in ("commit", "finished_at", "training"):
+        del old[key]
+    for c in old["claims"]:
+        del c["kind"], c["revised"]
+    loaded = report.Results.from_json(json.dumps(old))  # a results.json written before these fields existed
+    assert loaded.commit == "" and loaded.finished_at == "" and loaded.claims[0].kind == "paper"
+    assert report.show_time(loaded.finished_at) == "unknown date"
+
+
+def test_a_failed_write_leaves_the_previous_files_whole(out_dir, monkeypatch):
+    from common.paths import atomic_write
+
+    run = Run("DenoisingAE", "smoke", 0, "cpu")
+    _finish(run)
+    before = {p: p.read_bytes() for p in (run.out / "results.json", run.out / "DenoisingAE.pdf")}
+
+    def half_then_kill(tmp):
+        tmp.write_bytes(b"%PDF-1.4 half")
+        raise KeyboardInterrupt  # as a kill in the middle of writing
+
+    real = report.atomic_write
+    monkeypatch.setattr(report, "atomic_write", lambda path, write: real(path, half_then_kill))
+    with pytest.raises(KeyboardInterrupt):
+        _finish(run, ok=False)
+    assert {p: p.read_bytes() for p in before} == before
+    assert not list(run.out.glob(".*.tmp"))  # no temporary file left behind
+    assert atomic_write(out_dir / "x.txt", lambda tmp: tmp.write_text("new")).read_text() == "new"
+
+
+def _kinds_results(run: Run):
+    claims = [Claim("p1", "paper claim one", "1", "1.0", "R4", report.level_verdict(1.0, 1.0, 0.1), "P"),
+              Claim("p2", "paper claim two", "A > B", "A < B", "R3", report.ranking_verdict(-1.0, 0.1), "P",
+                    revised=True),
+              Claim("s1", "IS >= bound", "holds", "holds", "by construction", "reproduced", kind="sanity"),
+              Claim("a1", "speed on our CPU", "-", "3 min", "none", report.verdict(True), kind="addition")]
+    return report.finish(run, title="Kinds", citation="c", summary="s", claims=claims, figures=[], setup={},
+                         deviations=[])
+
+
+def test_scorecard_counts_paper_claims_only_and_flags_kinds_and_revised(out_dir):
+    run = Run("KsparseAE", "smoke", 0, "cpu")
+    _kinds_results(run)
+    card = report.build_scorecard(report.collect_results("smoke"), out_dir / "SCORECARD.md").read_text()
+    assert _totals(card) == "1 reproduced, 0 partly, 1 not reproduced, 0 not run"
+    assert "Sanity checks (true by construction; shown, not in the totals): 1" in card
+    assert "Additions (ours, not in the paper; not in the totals): 1" in card
+    assert "revised after seeing results (flagged *revised*): 1 (p2)" in card
+    assert "| p2 | paper | paper claim two | A > B [P] | A < B | **not reproduced** *revised* |" in card
+    assert "| s1 | sanity |" in card and "| a1 | addition |" in card
+    assert "R3 ranking" in card and "1.96" in card  # the rules are written down where the totals are
+    text = " ".join(" ".join(page.extract_text() for page in PdfReader(run.out / "KsparseAE.pdf").pages).split())
+    assert "not reproduced (revised)" in text and "s1 (sanity)" in text and "criterion revised" in text
+    assert "Criteria revised after seeing results: 1 (p2)" in text and "git commit" in text
+
+
+def test_failed_and_stale_notebooks_are_marked_and_leave_the_totals(out_dir):
+    from datetime import datetime, timedelta, timezone
+    from common.report import NotebookRun
+
+    _finish(Run("DenoisingAE", "smoke", 0, "cpu"), ok=True)                 # ran ok in this batch
+    _finish(Run("DenoisingAE", "smoke", 0, "cpu"), ok=True, name="Regularized")  # failed in this batch, old rows
+    _finish(Run("VariationalAE", "smoke", 0, "cpu"), ok=True)               # not run in this batch
+    results = report.collect_results("smoke")
+    after = datetime.now(timezone.utc) + timedelta(seconds=1)
+    stamp = lambda dt: dt.isoformat(timespec="milliseconds")  # noqa: E731
+    batch, earlier = stamp(after - timedelta(minutes=10)), stamp(after - timedelta(hours=5))
+    runs = {"DenoisingAE/DenoisingAE.ipynb": NotebookRun("DenoisingAE/DenoisingAE.ipynb", "smoke", True,
+                                                         batch, stamp(after), "", batch),
+            "DenoisingAE/Regularized.ipynb": NotebookRun("DenoisingAE/Regularized.ipynb", "smoke", False,
+                                                         stamp(after), stamp(after), "RuntimeError: boom", batch),
+            "VariationalAE/VariationalAE.ipynb": NotebookRun("VariationalAE/VariationalAE.ipynb", "smoke", True,
+                                                             earlier, earlier, "", earlier),
+            "KsparseAE/KsparseAE.ipynb": NotebookRun("KsparseAE/KsparseAE.ipynb", "smoke", False, batch, batch,
+                                                     "NameError: x", batch)}
+    card = report.build_scorecard(results, out_dir / "SCORECARD.md", runs, batch, now=after).read_text()
+    assert _totals(card) == "1 reproduced, 0 partly, 0 not reproduced, 1 not run"  # DenoisingAE.ipynb only
+    assert "Left out (notebook failed or not run in this batch; rows marked below): 4 claims (4 paper claims)" in card
+    failed = report.show_time(stamp(after))
+    assert f"> **Not counted: run failed {failed} (RuntimeError: boom); shown: the earlier results of" in card
+    assert f"| fig1 | paper | noise gives stroke detectors | qualitative [R] | spread 0.4 vs 0.7 | reproduced, " \
+           f"not counted (run failed {failed}) |" in card
+    assert "> **Not counted: not run in this batch: results of" in card and "profile smoke" in card
+    assert "reproduced, not counted (not run in this batch) |" in card
+    assert "`KsparseAE/KsparseAE.ipynb`: **run failed" in card and "(NameError: x); no results." in card
+    # every counted block names when, in which profile and at which commit its results were made
+    commit = results[0].commit
+    assert f"profile `smoke`, finished {report.show_time(results[0].finished_at)}, commit `{commit}`" in card

@@ -45,3 +45,52 @@ def test_in_place_run_leaves_no_injected_profile(tmp_path, out_dir, monkeypatch)
     assert len(nb.cells) == 2 and nb.cells[1].execution_count == 2
     assert not any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
     assert "AE_PROFILE" not in __import__("os").environ  # the runner restores the environment
+
+
+_CLAIM_NOTEBOOK = """\
+import os
+from common.paths import Run
+from common.report import Claim, finish, verdict
+run = Run("DenoisingAE", profile, 0, "cpu")
+measured = 0.3  # stands for a number the run measured
+if os.path.exists("break-{name}"):
+    raise RuntimeError("broken before finish")
+claims = [Claim("c1", "the value exceeds 0.5", "> 0.5", f"{{measured}}", "> 0.5", verdict(measured > {bar})),
+          Claim("s1", "a property true by construction", "holds", "holds", "definition", "reproduced", kind="sanity")]
+finish(run, "T", "cite", "summary", claims, [], {{}}, [], name="{name}")
+"""
+
+
+def _card_totals(card: str) -> str:
+    line = next(x for x in card.splitlines() if x.startswith("**Totals"))
+    return line.split(":**")[1].strip().rstrip(".")
+
+
+def test_a_failing_claim_is_reported_and_a_failed_or_skipped_notebook_leaves_the_totals(tmp_path, out_dir):
+    """Through papermill: a claim that fails is 'not reproduced' in results.json (the notebook does not crash);
+    a later failed run of that notebook marks its rows and takes them out of the totals, and so does not running one."""
+    import json
+
+    folder = tmp_path / "DenoisingAE"
+    folder.mkdir()
+    failing, passing = folder / "failing.ipynb", folder / "passing.ipynb"
+    _notebook(failing, _CLAIM_NOTEBOOK.format(name="failing", bar=0.5))
+    _notebook(passing, _CLAIM_NOTEBOOK.format(name="passing", bar=0.1))
+    assert reproduce.main([str(failing), str(passing), "--profile", "smoke"]) == 0
+    results = json.loads((out_dir / "DenoisingAE" / "results_failing.json").read_text())
+    assert [c["verdict"] for c in results["claims"]] == ["not reproduced", "reproduced"]
+    card = (out_dir / "SCORECARD.md").read_text()
+    assert _card_totals(card) == "1 reproduced, 0 partly, 1 not reproduced, 0 not run"  # the sanity checks apart
+    assert "Sanity checks (true by construction; shown, not in the totals): 2" in card and "Not counted" not in card
+    runs = json.loads((out_dir / "runs.json").read_text())
+    assert runs["DenoisingAE/failing.ipynb"]["ok"] and runs["DenoisingAE/passing.ipynb"]["ok"]
+
+    (folder / "break-passing").touch()  # the next run of passing.ipynb fails before it writes results
+    assert reproduce.main([str(passing), "--profile", "smoke"]) == 1
+    card = (out_dir / "SCORECARD.md").read_text()
+    assert _card_totals(card) == "0 reproduced, 0 partly, 0 not reproduced, 0 not run"
+    assert "> **Not counted: run failed" in card and "RuntimeError: broken before finish" in card
+    assert "| c1 | paper | the value exceeds 0.5 | > 0.5 [R] | 0.3 | reproduced, not counted (run failed" in card
+    assert "> **Not counted: not run in this batch: results of" in card  # failing.ipynb was not in this batch
+    assert "not reproduced, not counted (not run in this batch) |" in card
+    assert not json.loads((out_dir / "runs.json").read_text())["DenoisingAE/passing.ipynb"]["ok"]
