@@ -79,3 +79,70 @@ def classifier_error(logits_fn: Callable[[torch.Tensor], torch.Tensor], x: torch
     with torch.no_grad():
         pred = torch.cat([logits_fn(xb).argmax(1) for xb in x.split(batch_size)])
     return 100.0 * float((pred != y.to(pred.device)).float().mean())
+
+
+def beta_vae_score(data, represent: Callable[[torch.Tensor], torch.Tensor | np.ndarray], batch_size: int = 64,
+                   num_train: int = 10_000, num_eval: int = 5_000, seed: int = 0,
+                   encode_batch: int = 8192) -> dict[str, float]:
+    """The disentanglement metric of Higgins et al. (ICLR 2017, Sec. 3), by the reference
+    protocol (disentanglement_lib's ``beta_vae_sklearn``).
+
+    ``data`` has ``factor_sizes``, ``sample_factors(n, rng)`` (``rng`` a NumPy Generator)
+    and ``observations(factors)``; ``represent(x)`` maps a batch of observations to (n, d)
+    representations (for a VAE: the encoder *mean*). For each point a factor k is drawn
+    uniformly from all factors; ``batch_size`` pairs of factor vectors are drawn that
+    share factor k and are independent otherwise; the point's feature is the mean over
+    the pairs of |r(x1) - r(x2)| and its label is k. scikit-learn's
+    ``LogisticRegression`` with its defaults is fitted on ``num_train`` points (raw
+    features, as the reference does) and scored on ``num_eval`` fresh points.
+
+    Returns the fractions ``train_accuracy`` and ``eval_accuracy`` (report the latter,
+    never the best of several runs), plus ``chance`` = 1 / number of factors and
+    ``converged`` (whether lbfgs converged within the default 100 iterations).
+    Observations are encoded in batches of ``encode_batch`` images without gradients.
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    if batch_size < 1 or num_train < 1 or num_eval < 1:
+        raise ValueError("batch_size, num_train and num_eval must be >= 1")
+    rng = np.random.default_rng(seed)
+    train_x, train_y = _beta_vae_points(data, represent, batch_size, num_train, rng, encode_batch)
+    eval_x, eval_y = _beta_vae_points(data, represent, batch_size, num_eval, rng, encode_batch)
+    model = LogisticRegression(random_state=seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(train_x, train_y)
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    return {"train_accuracy": float(np.mean(model.predict(train_x) == train_y)),
+            "eval_accuracy": float(np.mean(model.predict(eval_x) == eval_y)),
+            "chance": 1.0 / len(data.factor_sizes), "num_train": num_train, "num_eval": num_eval,
+            "batch_size": batch_size, "converged": converged}
+
+
+def _beta_vae_points(data, represent, batch_size: int, n_points: int, rng: np.random.Generator,
+                     encode_batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n_points`` (feature, fixed factor) pairs of the beta-VAE metric, encoded in large batches."""
+    n_factors = len(data.factor_sizes)
+    labels = rng.integers(0, n_factors, size=n_points)
+    feats = []
+    # points per chunk so that one chunk encodes about 2 * encode_batch images
+    per_chunk = max(1, encode_batch // batch_size)
+    for start in range(0, n_points, per_chunk):
+        k = labels[start:start + per_chunk]
+        m = len(k) * batch_size
+        f1 = data.sample_factors(m, rng)
+        f2 = data.sample_factors(m, rng)
+        fixed = np.repeat(k, batch_size)
+        f2[np.arange(m), fixed] = f1[np.arange(m), fixed]   # the pair shares factor k
+        with torch.no_grad():
+            r1 = _as_numpy(represent(data.observations(f1)))
+            r2 = _as_numpy(represent(data.observations(f2)))
+        feats.append(np.abs(r1 - r2).reshape(len(k), batch_size, -1).mean(1))
+    return np.concatenate(feats), labels
+
+
+def _as_numpy(r: torch.Tensor | np.ndarray) -> np.ndarray:
+    return r.detach().float().cpu().numpy() if isinstance(r, torch.Tensor) else np.asarray(r, dtype=np.float64)
