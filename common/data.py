@@ -95,6 +95,13 @@ DATASETS: dict[str, tuple[FileSpec, ...]] = {
         "ac39af4793119ee46bbff351d8cb6b5f23da60222126add4268e261199a2921b",
         ("https://raw.githubusercontent.com/larvalabs/cryptopunks/master/punks.png",),
     ),),
+    # dSprites' npz is known by its git blob id in the official repository (no SHA-256 is
+    # published). Optional: without it common.dsprites renders the images.
+    "dsprites": (FileSpec(
+        "dSprites/dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz",
+        "git-blob:d98996d3f8ee1550e06b9d4ed78d0beb478910d5",
+        ("https://github.com/deepmind/dsprites-dataset/raw/master/dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz",),
+    ),),
     # CelebA's official files sit on Google Drive; `download` goes through torchvision.
     "celeba": (
         FileSpec("CelebA/list_eval_partition.txt",
@@ -124,6 +131,20 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+def git_blob_id(path: Path) -> str:
+    """The id git gives a file: the SHA-1 of ``b"blob <size>\\0"`` followed by its bytes."""
+    h = hashlib.sha1(f"blob {Path(path).stat().st_size}\0".encode())
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def checksum_of(path: Path, expected: str) -> str:
+    """The file's checksum in the form of ``expected``: a SHA-256, or ``git-blob:<id>``."""
+    return "git-blob:" + git_blob_id(path) if expected.startswith("git-blob:") else sha256_of(path)
+
+
 def _how_to_get(dataset: str, spec: FileSpec | None = None) -> str:
     src = f" (official source: {spec.urls[0]})" if spec and spec.urls else ""
     return (f"get it with `python -m common.data download {dataset}`{src}, or copy it there; "
@@ -146,7 +167,7 @@ def verify(dataset: str, root: Path | None = None) -> dict[str, Path]:
             raise DataError(
                 f"{dataset}: missing file {path.name}\n  looked in: {path.parent}\n"
                 f"  expected sha256: {spec.sha256}\n  {_how_to_get(dataset, spec)}")
-        got = sha256_of(path)
+        got = checksum_of(path, spec.sha256)
         if got != spec.sha256:
             raise DataError(
                 f"{dataset}: corrupt file {path}\n  expected sha256: {spec.sha256}\n  found sha256:    {got}\n"
@@ -506,7 +527,7 @@ def download(dataset: str, root: Path | None = None, fetch: Fetch = _urllib_fetc
     written = []
     for spec in DATASETS[dataset]:
         path = root / spec.relpath
-        if path.is_file() and sha256_of(path) == spec.sha256:
+        if path.is_file() and checksum_of(path, spec.sha256) == spec.sha256:
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
         errors = []
@@ -517,7 +538,7 @@ def download(dataset: str, root: Path | None = None, fetch: Fetch = _urllib_fetc
             try:
                 print(f"downloading {url}", file=sys.stderr)
                 fetch(url, tmp)
-                got = sha256_of(tmp)
+                got = checksum_of(tmp, spec.sha256)
                 if got != spec.sha256:
                     raise DataError(f"checksum mismatch: expected sha256 {spec.sha256}, got {got}")
                 os.replace(tmp, path)
@@ -550,9 +571,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     for cmd in ("download", "check"):
         s = sub.add_parser(cmd)
-        s.add_argument("names", nargs="*", help=f"datasets (default: all but celeba): {sorted(DATASETS)}")
+        s.add_argument("names", nargs="*", help=f"datasets (default: all but celeba and dsprites): {sorted(DATASETS)}")
     args = p.parse_args(argv)
-    names = args.names or [n for n in DATASETS if n != "celeba"]
+    names = args.names or [n for n in DATASETS if n not in ("celeba", "dsprites")]
     status = 0
     for name in names:
         try:
