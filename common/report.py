@@ -205,16 +205,24 @@ def git_commit(root: Path = REPO_ROOT) -> str:
 
 
 def library_versions() -> dict[str, str]:
-    import matplotlib
-    import numpy
-    import sklearn
-    import torch
-    import torchvision
+    """Versions of the libraries a result depends on.
 
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "numpy": numpy.__version__,
-            "scikit-learn": sklearn.__version__, "matplotlib": matplotlib.__version__,
-            "machine": f"{platform.machine()} ({platform.processor() or 'unknown cpu'})"}
+    A module already imported gives its ``__version__`` (torch's names its build, e.g.
+    ``+cu130``); the others are read from the installed metadata rather than imported,
+    which would cost seconds (scikit-learn) in a run that never used them.
+    """
+    import sys
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name, module in (("torch", "torch"), ("torchvision", "torchvision"), ("numpy", "numpy"),
+                         ("scikit-learn", "sklearn"), ("matplotlib", "matplotlib")):
+        try:
+            out[name] = getattr(sys.modules.get(module), "__version__", None) or version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    out["machine"] = f"{platform.machine()} ({platform.processor() or 'unknown cpu'})"
+    return out
 
 
 def device_name(device: str) -> str:
