@@ -11,7 +11,7 @@ PROFILE ?= standard
 AE_DATA_DIR ?= $(if $(wildcard ../shared/data/MNIST),$(abspath ../shared/data),$(CURDIR)/data)
 export AE_DATA_DIR
 
-.PHONY: install data reproduce test bench clean-smoke
+.PHONY: install data reproduce test bench clean-smoke clean-checkpoints
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,7 @@ bench: install
 
 clean-smoke:
 	rm -rf build/smoke
+
+# Frees the disk: every trained model (the next run trains them again) and the smoke outputs.
+clean-checkpoints:
+	rm -rf */checkpoints build/smoke
