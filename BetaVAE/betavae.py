@@ -163,19 +163,20 @@ def beta_norm(beta: float, latents: int, pixels: int) -> float:
     return beta * latents / pixels
 
 
-def gaussian_pixel_log_likelihood(x: torch.Tensor, mean: torch.Tensor, std: float) -> torch.Tensor:
+def gaussian_pixel_log_likelihood(x: torch.Tensor, mean: torch.Tensor, std: float | torch.Tensor) -> torch.Tensor:
     """log N(x; mean, std^2 I), summed over every pixel value of each image, shape (N,).
 
-    The full density, constant included: -SSE / (2 std^2) - N/2 log(2 pi std^2). With
-    pixels in [0, 1] and std = 1 the beta = 250 of the paper leaves only the strongest
-    directions of face space worth encoding (see the CelebA notebook); with a mean over
-    pixels instead of a sum, every latent collapses at any beta near 1.
+    The full density, constant included: -SSE / (2 std^2) - N/2 log(2 pi std^2). ``std``
+    is one number shared by every pixel (a float, or a scalar tensor when it is learned).
+    The scale decides what a beta means: the loss is SSE / (2 std^2) + beta KL, so only
+    beta std^2 matters (see the CelebA notebook's likelihood table).
     """
-    if std <= 0:
+    std = torch.as_tensor(std, dtype=mean.dtype, device=mean.device)
+    if not bool((std > 0).all()):
         raise ValueError(f"decoder std must be > 0, got {std}")
     sse = (x - mean).pow(2).flatten(1).sum(-1)
     n = x[0].numel()
-    return -0.5 * sse / std ** 2 - 0.5 * n * (LOG_2PI + 2 * math.log(std))
+    return -0.5 * sse / std ** 2 - 0.5 * n * (LOG_2PI + 2 * torch.log(std))
 
 
 class ConvEncoder(nn.Module):
@@ -218,7 +219,13 @@ class ConvDecoder(nn.Module):
 
 class ConvBetaVAE(nn.Module):
     """The paper's CelebA model: :class:`ConvEncoder`, :class:`ConvDecoder` and a Gaussian
-    likelihood with a fixed ``decoder_std`` summed over the 64x64x3 pixel values.
+    likelihood summed over the 64x64x3 pixel values, with one standard deviation for every
+    pixel: fixed at ``decoder_std``, or, with ``decoder_std=None``, *calibrated*: set at
+    every step to its maximum-likelihood value for the batch, sigma^2 = the mean squared
+    error over the batch's pixels (floored at 1e-6). That is the optimum of a learned
+    sigma in closed form (the "sigma-VAE" of Rybkin et al., 2021), so it needs no
+    parameter and follows the reconstruction error as training goes; the loss becomes
+    N/2 log(MSE) + beta KL + const.
 
     It meets ``GaussianLatentModel``, so :class:`BetaVAELoss` trains it for any beta;
     :class:`AutoencoderLoss` trains the same net as a plain deterministic autoencoder.
@@ -226,12 +233,13 @@ class ConvBetaVAE(nn.Module):
     (``benchmarks/conv_speed.py``); it does not change the model's function.
     """
 
-    def __init__(self, z_dim: int = 32, channels: int = 3, hidden: int = 256, decoder_std: float = 1.0,
+    def __init__(self, z_dim: int = 32, channels: int = 3, hidden: int = 256, decoder_std: float | None = 1.0,
                  channels_last: bool = False) -> None:
         super().__init__()
-        if decoder_std <= 0:
-            raise ValueError(f"decoder_std must be > 0, got {decoder_std}")
-        self.z_dim, self.decoder_std, self.channels_last = z_dim, float(decoder_std), channels_last
+        if decoder_std is not None and decoder_std <= 0:
+            raise ValueError(f"decoder_std must be > 0 (or None: learned), got {decoder_std}")
+        self.z_dim, self.channels_last = z_dim, channels_last
+        self.decoder_std = None if decoder_std is None else float(decoder_std)
         self.encoder = ConvEncoder(channels, z_dim, hidden)
         self.decoder = ConvDecoder(channels, z_dim, hidden)
         if channels_last:
@@ -258,7 +266,14 @@ class ConvBetaVAE(nn.Module):
 
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x|z), summed over pixels, shape (N,) (:func:`gaussian_pixel_log_likelihood`)."""
-        return gaussian_pixel_log_likelihood(x, self.decoder(z).float(), self.decoder_std)
+        mean = self.decoder(z).float()
+        return gaussian_pixel_log_likelihood(x, mean, self.pixel_std(x, mean))
+
+    def pixel_std(self, x: torch.Tensor, mean: torch.Tensor) -> float | torch.Tensor:
+        """The decoder's standard deviation: fixed, or calibrated on this batch (see the class)."""
+        if self.decoder_std is not None:
+            return self.decoder_std
+        return (x - mean).pow(2).mean().clamp_min(1e-6).sqrt()
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
@@ -409,3 +424,38 @@ def gaussian_code_samples(codes: torch.Tensor, n: int, generator: torch.Generato
     chol = torch.linalg.cholesky(cov + 1e-6 * torch.eye(len(cov), dtype=cov.dtype))
     eps = torch.randn(n, codes.shape[1], generator=generator, dtype=torch.float64)
     return (mean + eps @ chol.T).float()
+
+
+@torch.no_grad()
+def code_statistics(model: ConvBetaVAE, x: torch.Tensor, batch_size: int = 500) -> dict[str, torch.Tensor]:
+    """Encode and reconstruct images ``x`` (N, C, H, W) in [0, 1] at the posterior mean.
+
+    Returns ``mu`` (N, d), ``kl`` (N, d) the KL of each latent (the rate, once summed;
+    meaningless for the plain autoencoder, whose log-variance is never trained), ``sse``
+    (N,) the squared error of the reconstruction summed over pixels (the distortion),
+    and ``sharpness`` (N,) the reconstruction's Laplacian energy over its input's.
+    """
+    was_training = model.training
+    model.eval()
+    out: dict[str, list[torch.Tensor]] = {"mu": [], "kl": [], "sse": [], "sharpness": []}
+    for xb in x.split(batch_size):
+        mu, logvar = model.posterior(xb)
+        rec = model.decode(mu)
+        out["mu"].append(mu)
+        out["kl"].append(kl_per_latent(mu, logvar))
+        out["sse"].append((rec - xb).pow(2).flatten(1).sum(-1))
+        out["sharpness"].append(laplacian_energy(rec) / laplacian_energy(xb).clamp_min(1e-12))
+    model.train(was_training)
+    return {k: torch.cat(v) for k, v in out.items()}
+
+
+def auc_standard_error(auc: np.ndarray | float, n_pos: int, n_neg: int) -> np.ndarray:
+    """Standard error of an AUC estimated from n_pos positive and n_neg negative examples.
+
+    The Hanley & McNeil (1982) formula: with Q1 = A / (2 - A) and Q2 = 2 A^2 / (1 + A),
+    se^2 = (A (1 - A) + (n_pos - 1)(Q1 - A^2) + (n_neg - 1)(Q2 - A^2)) / (n_pos n_neg).
+    """
+    a = np.asarray(auc, dtype=float)
+    q1, q2 = a / (2 - a), 2 * a ** 2 / (1 + a)
+    var = (a * (1 - a) + (n_pos - 1) * (q1 - a ** 2) + (n_neg - 1) * (q2 - a ** 2)) / (n_pos * n_neg)
+    return np.sqrt(np.clip(var, 0, None))

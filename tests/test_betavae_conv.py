@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch.distributions import Normal
 
-from BetaVAE.betavae import (CELEBA_PIXELS, AutoencoderLoss, BetaVAELoss, ConvBetaVAE, attribute_auc, beta_norm,
+from BetaVAE.betavae import (CELEBA_PIXELS, AutoencoderLoss, BetaVAELoss, ConvBetaVAE, attribute_auc, auc_standard_error,
+                             beta_norm,
                              celeba_attributes, frechet_distance, gaussian_code_samples, gaussian_pixel_log_likelihood,
                              laplacian_energy, pca_frechet_distance, predicted_active_directions,
                              principal_components)
@@ -44,6 +45,21 @@ def test_gaussian_likelihood_is_the_full_density_summed_over_pixels():
         torch.testing.assert_close(gaussian_pixel_log_likelihood(x, mean, std), ref)
     with pytest.raises(ValueError):
         gaussian_pixel_log_likelihood(x, mean, 0.0)
+
+
+def test_calibrated_decoder_uses_the_maximum_likelihood_sigma():
+    torch.manual_seed(0)
+    model, x = ConvBetaVAE(decoder_std=None), _faces(4)
+    z = model.encode(x)
+    with torch.no_grad():
+        mean = model.decode(z)
+        mse = (x - mean).pow(2).mean()
+        got = model.log_likelihood(x, z)
+        torch.testing.assert_close(got, gaussian_pixel_log_likelihood(x, mean, mse.sqrt()))
+        # sigma^2 = MSE maximises the batch's total log-likelihood over sigma
+        for f in (0.8, 1.25):
+            assert gaussian_pixel_log_likelihood(x, mean, f * mse.sqrt()).sum() < got.sum()
+    assert not any("std" in k for k in model.state_dict())  # nothing learned for it
 
 
 def test_channels_last_computes_the_same_function():
@@ -121,6 +137,19 @@ def test_attribute_auc_perfect_inverted_random_and_constant():
     pos, neg = s[y], s[~y]
     by_hand = ((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())
     assert auc[2, 1] == pytest.approx(by_hand)
+
+
+def test_auc_standard_error_against_a_simulation():
+    g = np.random.default_rng(0)
+    n_pos, n_neg = 60, 140
+    aucs = []
+    from sklearn.metrics import roc_auc_score
+    for _ in range(400):
+        s = np.concatenate([g.normal(1.0, 1, n_pos), g.normal(0, 1, n_neg)])
+        aucs.append(roc_auc_score(np.r_[np.ones(n_pos), np.zeros(n_neg)], s))
+    se = float(auc_standard_error(np.mean(aucs), n_pos, n_neg))
+    assert se == pytest.approx(np.std(aucs), rel=0.2)
+    assert float(auc_standard_error(1.0, 10, 10)) == 0.0
 
 
 def test_celeba_attributes_lookup(tmp_path):
