@@ -138,6 +138,8 @@ class Run:
             raise ValueError(f"model name {name!r} is used twice in this run; names key the checkpoints")
         full = {**config, "seed": self.seed, "profile": self.profile,
                 "train_examples": getattr(train, "n", None), "batch_size": getattr(train, "batch_size", None)}
+        if hasattr(train, "n_batches"):  # Chunks: n is one chunk; key the data behind it and the chunk size
+            full.update(train_examples=train.batches.n, chunk_batches=train.n_batches)
         key = config_key(full, model, optimizer, loss_fn, epochs, sources)
         path = self.checkpoint(name)
         history, status = train_named(path, key, model, loss_fn, train, optimizer, epochs,

@@ -263,3 +263,19 @@ def test_fit_on_chunks_resumes_to_the_same_history(tmp_path, stop_after):
     resumed, m_resumed = run(tmp_path / "c.pt")
     assert resumed.to_dict() == full.to_dict()
     assert all(torch.equal(a, b) for a, b in zip(m_full.state_dict().values(), m_resumed.state_dict().values()))
+
+
+def test_run_train_keys_a_chunked_stream_by_the_data_behind_it(tmp_path, monkeypatch):
+    """Chunks report one chunk as n; the key must still change with the training set's size."""
+    from common.data import Chunks
+    from common.paths import Run
+
+    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))
+    statuses = []
+    for n in (200, 200, 300):
+        run = Run("TestPaper", "smoke", 0, "cpu")
+        model, opt = _model_and_opt()
+        run.train("ae", model, _noisy_loss, Chunks(_data(n).batches(32, seed=0), 2), 2, optimizer=opt,
+                  config={}, progress=False)
+        statuses.append(run.status["ae"])
+    assert statuses == ["trained", "loaded", "trained"]
