@@ -258,6 +258,19 @@ def adjacent_tile_ratio(images: torch.Tensor, n: int) -> float:
 
 
 @torch.no_grad()
+def manifold_variation(images: torch.Tensor, data: torch.Tensor) -> float:
+    """How much a decoded grid varies: summed per-pixel variance over its tiles / that over ``data``.
+
+    The companion of :func:`adjacent_tile_ratio` (Figure 4): a collapsed decoder that draws
+    one image everywhere has a perfectly "smooth" grid (ratio 0) but no variation (0 here);
+    a manifold that covers the data's variety reaches a sizeable fraction of the data's variance.
+    """
+    t = images.reshape(len(images), -1).float()
+    d = data.reshape(len(data), -1).float().to(t.device)
+    return float(t.var(0, unbiased=False).sum() / d.var(0, unbiased=False).sum().clamp_min(1e-12))
+
+
+@torch.no_grad()
 def sample_statistics(samples: torch.Tensor, data: torch.Tensor) -> tuple[float, float]:
     """(correlation of the mean sample with the mean data image, per-pixel spread of samples / of data).
 
@@ -275,9 +288,31 @@ def sample_statistics(samples: torch.Tensor, data: torch.Tensor) -> tuple[float,
 # ---------------------------------------------------------------------------
 # Training one model for Figure 2, and its final bounds
 # ---------------------------------------------------------------------------
+class TrainingClock:
+    """``fit``'s ``after_epoch`` hook that records the cumulative training seconds as ``time/s``.
+
+    Kept in the history, so it is saved with every checkpoint: a model reloaded from a
+    finished checkpoint still reports how long it took to train, and a resumed one adds
+    the time of this session to that of the interrupted one.
+    """
+
+    def __init__(self) -> None:
+        import time
+
+        self._clock = time.time
+        self.start = time.time()
+        self.base: float | None = None
+
+    def __call__(self, model: nn.Module, history) -> None:
+        if self.base is None:  # first epoch of this session: continue from the checkpoint's total, if any
+            self.base = history.records["time/s"][-1] if history.records.get("time/s") else 0.0
+        history.add("time", {"s": self.base + self._clock() - self.start})
+
+
 def train_vae(train_set, test_set, image_shape: tuple[int, ...], hidden: int, z_dim: int, likelihood: str, *,
               optimizer: str, lr: float, init_std: float, batch_size: int, chunk: int, chunks: int,
-              device: torch.device | str, seed: int, progress: bool = True, desc: str = "train"):
+              device: torch.device | str, seed: int, progress: bool = True, desc: str = "train",
+              run=None, name: str | None = None):
     """Train a fresh VAE with the SGVB estimator (eq. 10, L = 1) and return (model, history, seconds).
 
     ``train_set`` and ``test_set`` are :class:`common.data.ImageSet`. The model starts from
@@ -285,18 +320,33 @@ def train_vae(train_set, test_set, image_shape: tuple[int, ...], hidden: int, z_
     decay. ``fit`` sees ``chunks`` "epochs" of ``chunk`` minibatches of ``batch_size``, and
     evaluates the bound on ``test_set`` after each, so ``history.samples`` is Figure 2's
     horizontal axis and ``-history["val/loss"]`` its test curve.
+
+    With ``run`` (:class:`common.paths.Run`) and ``name`` the model is trained through
+    ``run.train``: a finished checkpoint of the same configuration is reloaded, an
+    unfinished one resumed (the chunked stream restores its position). The seconds are
+    the training time recorded in the history (``time/s``), so they survive a reload.
     """
-    import time
+    import sys
 
     from common.train import fit, make_optimizer, seed_everything
 
     seed_everything(seed)
     model = init_normal_(VAE(image_shape, hidden, z_dim, likelihood), init_std).to(device)
     opt = make_optimizer(optimizer, model.parameters(), lr, weight_decay=parameter_prior_weight_decay(len(train_set)))
-    start = time.time()
-    hist = fit(model, elbo_loss, Chunks(train_set.batches(batch_size, device, seed=seed), chunk), opt, chunks,
-               val=test_set.batches(1000, device, shuffle=False), progress=progress, desc=desc)
-    return model.eval(), hist, time.time() - start
+    stream = Chunks(train_set.batches(batch_size, device, seed=seed), chunk)
+    kwargs = dict(val=test_set.batches(1000, device, shuffle=False), progress=progress, desc=desc,
+                  after_epoch=TrainingClock())
+    if run is None:
+        hist = fit(model, elbo_loss, stream, opt, chunks, **kwargs)
+    else:
+        if not name:
+            raise ValueError("training through a run needs a model name")
+        config = {"train_data": getattr(train_set, "name", "?"), "n_train": len(train_set),
+                  "test_data": getattr(test_set, "name", "?"), "n_test": len(test_set), "init_std": init_std,
+                  "chunk": chunk, "likelihood": likelihood, "seed": seed}
+        hist = run.train(name, model, elbo_loss, stream, chunks, optimizer=opt, config=config,
+                         sources=(sys.modules[__name__],), **kwargs)
+    return model.eval(), hist, hist["time/s"][-1] if hist.records.get("time/s") else 0.0
 
 
 def train_test_bounds(models: dict, x_train: torch.Tensor, x_test: torch.Tensor, seed: int) -> dict:

@@ -4,10 +4,11 @@ import math
 import pytest
 import torch
 
-from common.data import ImageSet
+from common.data import Batches, ImageSet
 from common.filters import active_pixels, near_uniform_share, smoothness, spatial_spread
 from DenoisingAE.denoising import (StackedClassifier, TiedAutoencoder, dae_loss, masking_noise, n_masked,
-                                   pretrain_stack, random_background, rotate_digits, select_by_validation, StackRun)
+                                   error_rate, pretrain_stack, random_background, rotate_digits, select_by_validation,
+                                   StackRun)
 
 
 @pytest.mark.parametrize("nu", [0.1, 0.25, 0.5, 0.9])
@@ -137,3 +138,45 @@ def test_filter_statistics_separate_noise_blobs_and_spread():
     assert r_blob < 3 < r_wide < r_noise
     pix = active_pixels(torch.cat([torch.zeros(5, 784), blob[:5]]))
     assert 0 < len(pix) < 784
+
+
+def _toy_classification(seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(300, 16, generator=g)
+    y = (x[:, :8].sum(1) > x[:, 8:].sum(1)).long()
+    return x, y
+
+
+def test_fine_tune_keeps_the_best_validation_epoch_and_stops_early():
+    from DenoisingAE.denoising import fine_tune
+
+    x, y = _toy_classification()
+    layers = pretrain_stack(x[:200], [12], nu=0.0, epochs=1, lr=1e-2, batch_size=50, seed=0)
+    ft = fine_tune(layers, Batches(x[:200], y[:200], 50, seed=0), x[200:], y[200:], epochs=40, lr=3e-2, seed=0,
+                   patience=3)
+    assert ft.val_error == min(ft.val_curve)
+    assert ft.val_curve[ft.best_epoch - 1] == ft.val_error
+    # early stopping: at most `patience` epochs after the best one, and the model holds the best epoch's weights
+    assert len(ft.val_curve) <= ft.best_epoch + 3
+    assert ft.cap_binds == (len(ft.val_curve) == 40)
+    err = error_rate(ft.model, x[200:], y[200:])
+    assert abs(err - ft.val_error) < 1e-4
+
+
+def test_run_stack_through_a_run_reloads_every_named_model(tmp_path, monkeypatch):
+    from common.paths import Run
+    from DenoisingAE.denoising import run_stack
+
+    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))
+    x, y = _toy_classification()
+    outcomes = []
+    for _ in range(2):
+        run = Run("DenoisingAE", "smoke", 0, "cpu")
+        torch.manual_seed(0)
+        r = run_stack(x[:200], Batches(x[:200], y[:200], 50, seed=0),
+                      x[200:], y[200:], [12, 8], nu=0.25, pre_epochs=1, pre_lr=1e-2, ft_epochs=3, ft_lr=1e-2,
+                      batch_size=50, seed=0, run=run, name="toy", config={"data": "toy"})
+        outcomes.append((dict(run.status), r.val_curve, r.best_epoch, error_rate(r.model, x[200:], y[200:])))
+    assert set(outcomes[0][0]) == {"toy_layer1", "toy_layer2", "toy_finetune"}
+    assert set(outcomes[0][0].values()) == {"trained"} and set(outcomes[1][0].values()) == {"loaded"}
+    assert outcomes[0][1:] == outcomes[1][1:]

@@ -205,3 +205,35 @@ def test_paper_profile_adagrad_trains_on_the_real_data(likelihood, lr):
     bound = [-v for v in hist["val/loss"]]
     assert all(math.isfinite(v) for v in bound)
     assert bound[-1] > bound[0] + 20, bound
+
+
+def test_manifold_variation_fails_a_collapsed_decoder():
+    from VariationalAE.vae import manifold_variation
+
+    g = torch.Generator().manual_seed(0)
+    data = torch.rand(100, 1, 4, 4, generator=g)
+    assert manifold_variation(data, data) == pytest.approx(1.0)
+    collapsed = data[:1].repeat(64, 1, 1, 1)            # a constant decoder: perfectly "smooth" ...
+    assert adjacent_tile_ratio(collapsed, 8) < 1e-6
+    assert manifold_variation(collapsed, data) == pytest.approx(0.0, abs=1e-9)   # ... but it does not vary
+
+
+def test_train_vae_through_a_run_reloads_the_finished_model_and_its_training_time(tmp_path, monkeypatch):
+    from common.paths import Run
+    from VariationalAE.vae import train_vae
+
+    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))
+    g = torch.Generator().manual_seed(0)
+    data = ImageSet((torch.rand(260, 1, 4, 4, generator=g) > 0.5).to(torch.uint8) * 255, None, "toy")
+    train, test = data.subset(slice(0, 200)), data.subset(slice(200, 260))
+    out = []
+    for _ in range(2):
+        run = Run("VariationalAE", "smoke", 0, "cpu")
+        model, hist, seconds = train_vae(train, test, (1, 4, 4), 8, 2, "bernoulli", optimizer="adam", lr=1e-2,
+                                         init_std=0.1, batch_size=50, chunk=3, chunks=5, device="cpu", seed=0,
+                                         progress=False, run=run, name="toy_vae")
+        out.append((run.status["toy_vae"], hist.to_dict(), seconds, model.decoder.out.weight.detach().clone()))
+    assert [o[0] for o in out] == ["trained", "loaded"]
+    assert out[0][1] == out[1][1] and out[0][2] == out[1][2] > 0      # same history, training time kept
+    assert torch.equal(out[0][3], out[1][3])
+    assert len(out[0][1]["records"]["time/s"]) == 5
