@@ -144,6 +144,19 @@ class FCBetaVAE(nn.Module):
         return self.decode(self.encode(x))
 
 
+@torch.no_grad()
+def posterior_means(model: FCBetaVAE, data, factors: np.ndarray, device: torch.device | str = "cpu",
+                    batch_size: int = 5000) -> np.ndarray:
+    """Encoder means (N, z_dim) of the images of ``factors`` (N, 5), rendered by ``data``
+    (a :class:`common.dsprites.DSprites`) in batches, for the latent-factor statistics of Fig. 7."""
+    was_training = model.training
+    model.eval()
+    out = [model.encode(data.observations(f, device).float().div_(255)).cpu()
+           for f in np.array_split(factors, max(1, -(-len(factors) // batch_size)))]
+    model.train(was_training)
+    return torch.cat(out).numpy()
+
+
 # ---------------------------------------------------------------------------
 # CelebA: the convolutional model (Appendix, Table 1) with a Gaussian decoder
 # ---------------------------------------------------------------------------

@@ -57,3 +57,17 @@ def test_same_seed_same_score_and_bad_input():
     assert a == b
     with pytest.raises(ValueError):
         beta_vae_score(FactorsAsImages(), lambda x: x, batch_size=0)
+
+
+def test_factor_mutual_information_finds_the_factor_each_code_follows():
+    from common.evaluate import factor_mutual_information
+
+    rng = np.random.default_rng(0)
+    f = FactorsAsImages().sample_factors(20_000, rng)
+    codes = np.stack([f[:, 2] + 0.01 * rng.normal(size=len(f)),     # follows factor 2 exactly
+                      np.sin(f[:, 0] * 1.0) + 0.01 * rng.normal(size=len(f)),   # a nonlinear function of factor 0
+                      rng.normal(size=len(f))], axis=1)            # follows nothing
+    mi = factor_mutual_information(codes, f, FactorsAsImages.factor_sizes)
+    assert mi.shape == (3, 4)
+    assert mi[0].argmax() == 2 and mi[0, 2] > 0.95 and mi[1].argmax() == 0 and mi[1, 0] > 0.95
+    assert mi[2].max() < 0.02 and np.delete(mi[0], 2).max() < 0.02
