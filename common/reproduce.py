@@ -13,7 +13,9 @@ the others; the exit status is non-zero if any failed.
 Each notebook run is recorded, success or failure with its start and end times, in
 ``runs.json`` beside the scorecard. The scorecard counts only results written by a
 successful run of this call (this "batch"); a notebook that failed or was not run keeps
-its rows, marked, outside the totals (rule R8 in ``common.report``).
+its rows, marked, outside the totals (rule R8 in ``common.report``). To run the
+notebooks one call at a time, pass ``--continue-batch`` to every call after the first:
+it joins the batch of the last recorded run, so the scorecard counts them all.
 """
 from __future__ import annotations
 
@@ -70,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m common.reproduce", description=__doc__.split("\n")[0])
     p.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run (default: all)")
     p.add_argument("--profile", default="standard", choices=PROFILES)
+    p.add_argument("--continue-batch", action="store_true",
+                   help="join the batch of the last recorded run instead of starting one (notebooks run one per call)")
     args = p.parse_args(argv)
 
     notebooks = args.notebooks or find_notebooks()
@@ -78,7 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: no such notebook: {', '.join(missing)}", file=sys.stderr)
         return 2
     rows, failed = [], 0
-    batch, log = utc_now(), runs_path(args.profile)
+    log = runs_path(args.profile)
+    earlier = [rec.batch for rec in read_runs(log).values() if rec.batch]
+    batch = max(earlier) if args.continue_batch and earlier else utc_now()
     for nb in notebooks:
         start, started = time.time(), utc_now()
         print(f"[{args.profile}] {nb} ...", flush=True)

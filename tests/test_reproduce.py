@@ -94,3 +94,9 @@ def test_a_failing_claim_is_reported_and_a_failed_or_skipped_notebook_leaves_the
     assert "> **Not counted: not run in this batch: results of" in card  # failing.ipynb was not in this batch
     assert "not reproduced, not counted (not run in this batch) |" in card
     assert not json.loads((out_dir / "runs.json").read_text())["DenoisingAE/passing.ipynb"]["ok"]
+
+    # Notebooks run one per call count together when the later calls join the batch of the first.
+    assert reproduce.main([str(failing), "--profile", "smoke", "--continue-batch"]) == 0
+    card = (out_dir / "SCORECARD.md").read_text()
+    assert _card_totals(card) == "0 reproduced, 0 partly, 1 not reproduced, 0 not run"  # passing.ipynb still failed
+    assert "Not counted: not run in this batch" not in card and "> **Not counted: run failed" in card
