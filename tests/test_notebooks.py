@@ -135,19 +135,7 @@ Claim("f", "s", "p", "o", "c", "reproduced", "R", "addition")
     assert [f.split(":")[0] for f in found] == [f"line {i}" for i in (3, 4, 5, 6, 7, 8)], found
 
 
-#: Notebooks that still write a literal verdict outside a sanity check; the notebooks helper is converting
-#: them (issue 13). Remove an entry once its notebook passes.
-LITERAL_VERDICT_XFAIL = {
-    # committed at 18:01: claim 'mask' has a literal "reproduced" without kind="sanity"; the version being
-    # converted falls back to verdict(False) for fig3-scale when r50 is nan (use "not run", or a criterion of it)
-    "DenoisingAE/DenoisingAE.ipynb": "literal verdict outside a sanity check (mask, or fig3-scale's verdict(False))",
-}
-
-
-@pytest.mark.parametrize("path", [
-    pytest.param(p, marks=pytest.mark.xfail(reason=LITERAL_VERDICT_XFAIL[f"{p.parent.name}/{p.name}"], strict=False))
-    if f"{p.parent.name}/{p.name}" in LITERAL_VERDICT_XFAIL else p for p in NOTEBOOKS],
-    ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_notebook_verdicts_come_from_criteria(path):
     """Rule R2: every verdict is computed from measured numbers; a literal one only in a sanity check."""
     nb = nbformat.read(path, as_version=4)
