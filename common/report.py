@@ -17,13 +17,17 @@ the top of ``SCORECARD.md``; cite them by number, e.g. "rule R3").
 """
 from __future__ import annotations
 
+import io
 import json
 import platform
 import subprocess
+from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Mapping, Sequence
+
+from PIL import Image as PILImage
 
 from common.paths import PROFILES, REPO_ROOT, Run, atomic_write, atomic_write_text, output_root
 
@@ -98,6 +102,22 @@ class Claim:
             raise ValueError(f"claim {self.id}: kind must be one of {KINDS}, got {self.kind!r}")
 
 
+def record(claims: list[Claim], claim: Claim) -> None:
+    """Append ``claim`` to a notebook's ``claims`` and print its verdict, beside the evidence.
+
+    Notebooks call this in the cell right after the figure or number that decides the
+    claim, so a reader sees each verdict where it is earned; ``finish`` then writes them
+    all. Claim ids must be unique within a notebook. Returns nothing, so a cell that
+    ends in ``record(...)`` shows the printed verdict and not the Claim's repr.
+    """
+    if any(c.id == claim.id for c in claims):
+        raise ValueError(f"claim id {claim.id!r} is recorded twice")
+    claims.append(claim)
+    flag = ", criterion revised after seeing results" if claim.revised else ""
+    print(f"[{claim.kind} claim {claim.id}] {claim.verdict.upper()}{flag}: {claim.statement}\n"
+          f"    paper: {claim.paper} [{claim.confidence}]\n    ours:  {claim.ours}\n    rule:  {claim.criterion}")
+
+
 def verdict(ok: bool, partly: bool = False) -> str:
     """'reproduced' when ``ok``, else 'partly' when ``partly``, else 'not reproduced'."""
     return "reproduced" if ok else ("partly" if partly else "not reproduced")
@@ -125,6 +145,17 @@ def level_verdict(ours: float, paper: float, tol: float, confidence: str = "R") 
     gap = abs(ours - paper)
     result = verdict(gap <= tol, gap <= 2 * tol)
     return "partly" if confidence == "U" and result == "reproduced" else result
+
+
+def training_summary(training: dict[str, str]) -> str:
+    """How many models a run loaded, resumed or trained, e.g. "84 models: 80 loaded, 4 trained".
+
+    The scorecard shows this count; the per-model list stays in results.json and the PDF,
+    since a notebook with dozens of named models would drown the table in names.
+    """
+    counts = Counter(training.values())
+    noun = "model" if len(training) == 1 else "models"
+    return f"{len(training)} {noun}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
 
 
 @dataclass
@@ -279,6 +310,30 @@ def _counts_text(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{n} {v}" for v, n in counts.items())
 
 
+def pdf_image_bytes(im: PILImage.Image, width_cm: float, dpi: int = 200) -> io.BytesIO:
+    """``im`` encoded for a PDF page where it is printed ``width_cm`` wide.
+
+    Downscaled to ``dpi`` at that size, since a plot saved at screen resolution would
+    otherwise go into the PDF pixel for pixel. Photographs (many distinct colours, such
+    as CelebA traversals) become JPEG: as PNG, a report with a dozen of them weighed
+    over 10 MB. Line plots stay PNG, so lines and text stay sharp.
+    """
+    if im.mode in ("RGBA", "LA", "P"):   # transparency goes onto the white page, not black
+        rgba = im.convert("RGBA")
+        im = PILImage.new("RGB", rgba.size, "white")
+        im.paste(rgba, mask=rgba.getchannel("A"))
+    elif im.mode not in ("RGB", "L"):
+        im = im.convert("RGB")
+    max_w = round(width_cm / 2.54 * dpi)
+    if im.width > max_w:
+        im = im.resize((max_w, round(im.height * max_w / im.width)), PILImage.Resampling.LANCZOS)
+    photo = im.getcolors(maxcolors=4096) is None
+    out = io.BytesIO()
+    im.save(out, format="JPEG" if photo else "PNG", **({"quality": 88} if photo else {"optimize": True}))
+    out.seek(0)
+    return out
+
+
 def build_pdf(results: Results, base: Path, path: Path) -> Path:
     """The PDF report: title and citation, the claim, setup, figures, paper-vs-ours, deviations."""
     from reportlab.lib import colors
@@ -331,16 +386,14 @@ def build_pdf(results: Results, base: Path, path: Path) -> Path:
 
     story.append(Paragraph("Figures", styles["Heading2"]))
     for i, f in enumerate(results.figures, 1):
-        img_path = base / f.path
-        from PIL import Image as PILImage
-
-        with PILImage.open(img_path) as im:
+        with PILImage.open(base / f.path) as im:
             w, h = im.size
-        width = min(16 * cm, w / 150 * 2.54 * cm * 1.0)
-        height = width * h / w
-        if height > 20 * cm:
-            width, height = width * 20 * cm / height, 20 * cm
-        story += [Image(str(img_path), width=width, height=height), p(f"Figure {i}. {f.caption}", styles["Italic"]),
+            width = min(16 * cm, w / 150 * 2.54 * cm * 1.0)
+            height = width * h / w
+            if height > 20 * cm:
+                width, height = width * 20 * cm / height, 20 * cm
+            image = pdf_image_bytes(im, width / cm)
+        story += [Image(image, width=width, height=height), p(f"Figure {i}. {f.caption}", styles["Italic"]),
                   Spacer(1, 10)]
 
     return atomic_write(path, lambda tmp: SimpleDocTemplate(
@@ -490,7 +543,7 @@ def build_scorecard(results: Sequence[Results], path: Path, runs: Mapping[str, N
         for r, (ok, short, why) in entries:
             lines += [f"**{r.title}** — `{r.notebook}`, profile `{r.profile}`, finished {show_time(r.finished_at)}, "
                       f"commit `{r.commit or 'unknown'}`, {r.device}, seed {r.seed}, {r.runtime_s / 60:.1f} min"
-                      + (f"; models: {', '.join(f'{k} {v}' for k, v in r.training.items())}" if r.training else ""),
+                      + (f"; {training_summary(r.training)}" if r.training else ""),
                       ""]
             if not ok:
                 lines += [f"> **Not counted: {why}.**", ""]

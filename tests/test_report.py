@@ -200,3 +200,48 @@ def test_failed_and_stale_notebooks_are_marked_and_leave_the_totals(out_dir):
     # every counted block names when, in which profile and at which commit its results were made
     commit = results[0].commit
     assert f"profile `smoke`, finished {report.show_time(results[0].finished_at)}, commit `{commit}`" in card
+
+
+def test_training_summary_counts_each_status():
+    from common.report import training_summary
+    status = {f"m{i}": "loaded" for i in range(5)} | {"a": "trained", "b": "resumed"}
+    assert training_summary(status) == "7 models: 5 loaded, 1 resumed, 1 trained"
+    assert training_summary({"x": "trained"}) == "1 model: 1 trained"
+
+
+def test_record_appends_prints_and_refuses_a_duplicate_id(capsys):
+    from common.report import Claim, record
+    claims: list = []
+    record(claims, Claim("T1", "A beats B", "1% vs 2%", "1.5% vs 1.4%", "R3", "not reproduced", "P"))
+    out = capsys.readouterr().out
+    assert [c.id for c in claims] == ["T1"]
+    assert "T1" in out and "NOT REPRODUCED" in out and "1.5% vs 1.4%" in out
+    with pytest.raises(ValueError, match="T1"):
+        record(claims, Claim("T1", "again", "-", "-", "-", "partly"))
+    assert len(claims) == 1
+
+
+def test_pdf_images_are_downscaled_and_photos_become_jpeg():
+    import numpy as np
+    from PIL import Image as PILImage
+    from common.report import pdf_image_bytes
+    rng = np.random.default_rng(0)
+    photo = PILImage.fromarray(rng.integers(0, 256, (900, 3000, 3), dtype=np.uint8))
+    plot = PILImage.new("RGBA", (3000, 900), (255, 255, 255, 0))
+    plot.paste((0, 0, 255, 255), (100, 400, 2900, 420))             # a blue line on a transparent page
+    out_photo, out_plot = PILImage.open(pdf_image_bytes(photo, 16)), PILImage.open(pdf_image_bytes(plot, 16))
+    assert out_photo.format == "JPEG" and out_plot.format == "PNG"
+    assert out_photo.width == out_plot.width == round(16 / 2.54 * 200)  # 200 dpi at 16 cm
+    assert out_plot.getpixel((10, 10)) == (255, 255, 255)            # transparency onto white, not black
+    small = PILImage.new("RGB", (300, 100), "white")
+    assert PILImage.open(pdf_image_bytes(small, 16)).size == (300, 100)  # never upscaled
+
+
+def test_atomic_write_gives_the_mode_of_a_plain_open(tmp_path):
+    import os
+    import stat
+    from common.paths import atomic_write
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    made = atomic_write(tmp_path / "atomic.txt", lambda tmp: tmp.write_text("x"))
+    assert stat.S_IMODE(os.stat(made).st_mode) == stat.S_IMODE(os.stat(plain).st_mode)
