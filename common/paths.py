@@ -41,6 +41,12 @@ def select_profile(profile: str, table: Mapping[str, Mapping[str, Any]]) -> dict
     return dict(table[profile])
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, write: Callable[[Path], Any]) -> Path:
     """Make ``path`` by calling ``write(tmp)`` on a temporary file beside it, then renaming it over.
 
@@ -54,6 +60,7 @@ def atomic_write(path: Path, write: Callable[[Path], Any]) -> Path:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600; give the mode a plain open() would
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
