@@ -141,3 +141,16 @@ def test_notebook_verdicts_come_from_criteria(path):
     nb = nbformat.read(path, as_version=4)
     found = literal_verdicts("\n".join(c.source for c in nb.cells if c.cell_type == "code"))
     assert not found, "literal verdicts outside sanity checks (lines of the joined code cells):\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_claims_are_recorded_beside_their_evidence(path):
+    """Style: each claim sits next to the figure or number that decides it, not in one long cell at the end."""
+    nb = nbformat.read(path, as_version=4)
+    per_cell = [c.source.count("Claim(") for c in nb.cells if c.cell_type == "code"]
+    per_cell = [n for n in per_cell if n]
+    assert max(per_cell, default=0) <= 5, f"a cell builds {max(per_cell)} claims; record each beside its evidence"
+    if sum(per_cell) >= 4:
+        assert len(per_cell) >= 3, f"all {sum(per_cell)} claims sit in {len(per_cell)} cell(s)"
+    long = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and len(c.source.splitlines()) > 60]
+    assert not long, f"cells {long} are over 60 lines; a reader wants short cells"
