@@ -122,6 +122,22 @@ def error_interval(error_pct: float, n: int, z: float = 1.96) -> tuple[float, fl
     return 100.0 * max(0.0, centre - half), 100.0 * min(1.0, centre + half)
 
 
+def error_se(error_pct: float, n: int) -> float:
+    """Binomial standard error (in percentage points) of an error rate measured on ``n`` examples."""
+    if n <= 0:
+        raise ValueError("n must be positive")
+    return math.sqrt(error_pct * (100.0 - error_pct) / n)
+
+
+def error_difference_se(a_pct: float, b_pct: float, n: int) -> float:
+    """Standard error of the difference of two error rates, each measured on ``n`` examples.
+
+    Treats the two as independent. On the same test examples the errors of two models are
+    positively correlated, so this overstates the uncertainty: a ranking that clears it is safe.
+    """
+    return math.hypot(error_se(a_pct, n), error_se(b_pct, n))
+
+
 def classifier_error(logits_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
                      batch_size: int = 2000) -> float:
     """Test error (%) of a torch classifier given as a function returning logits."""

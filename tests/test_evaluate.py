@@ -50,6 +50,18 @@ def test_error_interval():
         evaluate.error_interval(1.0, 0)
 
 
+def test_error_se_matches_the_spread_of_simulated_test_errors():
+    rng = np.random.default_rng(0)
+    n, p_a, p_b = 10_000, 0.02, 0.03
+    errors_a = 100 * rng.binomial(n, p_a, size=20_000) / n          # 20,000 simulated test sets
+    errors_b = 100 * rng.binomial(n, p_b, size=20_000) / n
+    assert evaluate.error_se(2.0, n) == pytest.approx(errors_a.std(), rel=0.03)
+    assert evaluate.error_difference_se(2.0, 3.0, n) == pytest.approx((errors_b - errors_a).std(), rel=0.03)
+    assert evaluate.error_se(0.0, n) == 0.0
+    with pytest.raises(ValueError):
+        evaluate.error_se(1.0, 0)
+
+
 def test_probes_separate_and_chance():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 4, 2000)
