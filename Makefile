@@ -11,7 +11,7 @@ PROFILE ?= standard
 AE_DATA_DIR ?= $(if $(wildcard ../shared/data/MNIST),$(abspath ../shared/data),$(CURDIR)/data)
 export AE_DATA_DIR
 
-.PHONY: install data reproduce test bench clean-smoke clean-checkpoints
+.PHONY: install data reproduce test bench paper-check paper-estimate clean-smoke clean-checkpoints
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,11 +32,20 @@ test: install
 	$(PY) -m common.data check mnist freyface cryptopunks
 	AE_PROFILE=smoke $(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider
 
+# The `paper` profile end to end with training capped (60 steps a model) and evaluations cut (200), written to
+# build/paper-check/; prints what the full run would take on this machine. Run it before paying for a GPU.
+paper-check: install
+	$(PY) -m common.reproduce --profile paper --dry-run
+
+# The time table of the last paper-check, again.
+paper-estimate: install
+	$(PY) -m common.reproduce --profile paper --estimate
+
 bench: install
 	$(PY) benchmarks/train_speed.py
 
 clean-smoke:
-	rm -rf build/smoke
+	rm -rf build/smoke build/paper-check
 
 # Frees the disk: every trained model (the next run trains them again) and the smoke outputs.
 clean-checkpoints:

@@ -11,6 +11,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from common import dryrun
+
 
 @torch.no_grad()
 def importance_sampled_log_likelihood(log_weights: Callable[[torch.Tensor, int], torch.Tensor],
@@ -22,10 +24,11 @@ def importance_sampled_log_likelihood(log_weights: Callable[[torch.Tensor, int],
     k samples z_i ~ q(z | x). Then log p(x) ~= logsumexp_i(log w_i) - log k, a
     stochastic lower bound that tightens as k grows (Burda et al. 2016, eq. 8) and
     equals the ELBO's expectation at k = 1. ``chunk`` splits the k samples to bound
-    memory.
+    memory. In a dry run (:mod:`common.dryrun`) k is cut to ``$AE_MAX_EVAL``.
     """
+    k = dryrun.eval_size("importance samples per point", k)
     out = []
-    chunk = chunk or k
+    chunk = min(chunk or k, k)
     for xb in x.split(batch_size):
         lw = torch.cat([log_weights(xb, min(chunk, k - s)) for s in range(0, k, chunk)], dim=0)
         out.append(torch.logsumexp(lw.double(), dim=0) - math.log(k))
@@ -70,6 +73,7 @@ def softmax_regression_error(train_x: np.ndarray | torch.Tensor, train_y: np.nda
 
     if device is None:
         device = train_x.device if isinstance(train_x, torch.Tensor) else torch.device("cpu")
+    max_iter = dryrun.eval_size("L-BFGS iterations of the softmax regression", max_iter)  # cut only in a dry run
     xtr, xte = as_tensor(train_x, torch.float32), as_tensor(test_x, torch.float32)
     ytr, yte = as_tensor(train_y, torch.long), as_tensor(test_y, torch.long)
     if xtr.dim() != 2 or xte.dim() != 2 or xtr.shape[1] != xte.shape[1]:
@@ -173,6 +177,8 @@ def beta_vae_score(data, represent: Callable[[torch.Tensor], torch.Tensor | np.n
 
     if batch_size < 1 or num_train < 1 or num_eval < 1:
         raise ValueError("batch_size, num_train and num_eval must be >= 1")
+    num_train = dryrun.eval_size("beta-VAE metric training points", num_train)  # cut only in a dry run
+    num_eval = dryrun.eval_size("beta-VAE metric evaluation points", num_eval)
     rng = np.random.default_rng(seed)
     train_x, train_y = _beta_vae_points(data, represent, batch_size, num_train, rng, encode_batch)
     eval_x, eval_y = _beta_vae_points(data, represent, batch_size, num_eval, rng, encode_batch)

@@ -72,14 +72,26 @@ def atomic_write_text(path: Path, text: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def dry_run_root() -> Path:
+    """Where dry runs write: ``$AE_OUTPUT_DIR`` if set, else the ignored ``build/paper-check/``."""
+    override = os.environ.get(OUTPUT_ENV)
+    return Path(override).resolve() if override else REPO_ROOT / "build" / "paper-check"
+
+
 def output_root(paper: str, profile: str) -> Path:
     """Folder for a paper's plots, results.json, report and checkpoints.
 
     ``standard`` and ``paper`` runs write into the paper's own folder (these are the
     committed artefacts). ``smoke`` runs, which CI makes, write under the ignored
     ``build/smoke/`` so that running the tests never changes a tracked file.
-    ``$AE_OUTPUT_DIR`` overrides both.
+    A dry run (training or evaluation capped, :mod:`common.dryrun`) writes under the
+    ignored ``build/paper-check/``, so it can never overwrite committed results.
+    ``$AE_OUTPUT_DIR`` overrides all of these.
     """
+    from common import dryrun
+
+    if dryrun.active():
+        return dry_run_root() / paper
     override = os.environ.get(OUTPUT_ENV)
     if override:
         return Path(override).resolve() / paper
@@ -107,10 +119,14 @@ class Run:
     status: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from common import dryrun
+
         if self.profile not in PROFILES:
-            raise ValueError(f"unknown profile {self.profile!r}; choose one of {PROFILES}")
+            raise ValueError(f"unknown profile {self.profile!r}; choose one of {', '.join(PROFILES)}")
         self.out.mkdir(parents=True, exist_ok=True)
         self.plots.mkdir(parents=True, exist_ok=True)
+        if dryrun.active():
+            print(dryrun.banner())
 
     @property
     def out(self) -> Path:
@@ -139,6 +155,7 @@ class Run:
         :func:`common.train.fit` (``val``, ``best_on``, ``patience``, hooks, ...).
         The outcome is printed and kept in ``self.status[name]`` for the report.
         """
+        from common import dryrun
         from common.train import config_key, train_named
 
         if name in self.status:
@@ -147,6 +164,8 @@ class Run:
                 "train_examples": getattr(train, "n", None), "batch_size": getattr(train, "batch_size", None)}
         if hasattr(train, "n_batches"):  # Chunks: n is one chunk; key the data behind it and the chunk size
             full.update(train_examples=train.batches.n, chunk_batches=train.n_batches)
+        if dryrun.max_steps() is not None:  # a capped model is never taken for a trained one
+            full["dry_run_max_steps"] = dryrun.max_steps()
         key = config_key(full, model, optimizer, loss_fn, epochs, sources)
         path = self.checkpoint(name)
         history, status = train_named(path, key, model, loss_fn, train, optimizer, epochs,

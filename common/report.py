@@ -29,6 +29,7 @@ from typing import Mapping, Sequence
 
 from PIL import Image as PILImage
 
+from common import dryrun
 from common.paths import PROFILES, REPO_ROOT, Run, atomic_write, atomic_write_text, output_root
 
 PAPERS = ("DenoisingAE", "KsparseAE", "VariationalAE", "SB_VAE", "BetaVAE")
@@ -189,6 +190,9 @@ class Results:
     commit: str = ""
     #: When ``finish`` wrote these results (ISO 8601, UTC); "" in files written before it was recorded.
     finished_at: str = ""
+    #: Set only by a dry run (training or evaluation capped, ``common.dryrun``): its caps and timings.
+    #: Such results are no measurement; the scorecard refuses them.
+    dry_run: dict | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False)
@@ -290,7 +294,8 @@ def finish(run: Run, title: str, citation: str, summary: str, claims: Sequence[C
                       device=device_name(run.device), seed=run.seed, runtime_s=round(run.elapsed_s, 1),
                       setup=dict(setup), claims=list(claims), figures=list(figures), deviations=list(deviations),
                       metrics=metrics or {}, versions=library_versions(), notebook=f"{name}.ipynb",
-                      training=dict(run.status), commit=git_commit(), finished_at=utc_now())
+                      training=dict(run.status), commit=git_commit(), finished_at=utc_now(),
+                      dry_run=dryrun.summary())
     for f in results.figures:
         if not (run.out / f.path).is_file():
             raise FileNotFoundError(f"figure {f.path} is not in {run.out}; save it before finishing")
@@ -346,8 +351,13 @@ def build_pdf(results: Results, base: Path, path: Path) -> Path:
     styles = getSampleStyleSheet()
     cell = styles["BodyText"].clone("cell", fontSize=8, leading=10)
     p = lambda text, style=cell: Paragraph(escape(str(text)), style)  # noqa: E731
-    story = [Paragraph(escape(results.title), styles["Title"]), p(results.citation, styles["Italic"]),
-             Spacer(1, 8), Paragraph("What the paper claims", styles["Heading2"]), p(results.summary, styles["BodyText"])]
+    story = [Paragraph(escape(results.title), styles["Title"]), p(results.citation, styles["Italic"])]
+    if results.dry_run:
+        story += [Spacer(1, 8), p(f"DRY RUN: training capped at {results.dry_run['max_steps']} steps per model, "
+                                  f"evaluation sizes at {results.dry_run['max_eval']}. No number in this report is "
+                                  "a result; it only shows that every cell runs at this profile's shapes.",
+                                  styles["Heading3"])]
+    story += [Spacer(1, 8), Paragraph("What the paper claims", styles["Heading2"]), p(results.summary, styles["BodyText"])]
 
     grid = TableStyle([("GRID", (0, 0), (-1, -1), 0.4, colors.grey), ("VALIGN", (0, 0), (-1, -1), "TOP"),
                        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8e8e8"))])
@@ -401,11 +411,11 @@ def build_pdf(results: Results, base: Path, path: Path) -> Path:
         topMargin=1.8 * cm, bottomMargin=1.8 * cm).build(story))
 
 
-def collect_results(profile: str = "standard") -> list[Results]:
-    """Every ``results*.json`` in the paper folders where runs of ``profile`` write."""
+def collect_results(profile: str = "standard", folder: Path | None = None) -> list[Results]:
+    """Every ``results*.json`` in the paper folders where runs of ``profile`` write (or under ``folder``)."""
     out = []
     for paper in PAPERS:
-        for f in sorted(output_root(paper, profile).glob("results*.json")):
+        for f in sorted((folder / paper if folder else output_root(paper, profile)).glob("results*.json")):
             out.append(Results.from_json(f.read_text()))
     return out
 
@@ -496,6 +506,10 @@ def build_scorecard(results: Sequence[Results], path: Path, runs: Mapping[str, N
     marked, and left out of the totals (rule R8). Totals count paper claims only; sanity
     checks and additions are counted apart, and revised criteria are flagged (R1, R7).
     """
+    capped = [f"{r.paper}/{r.notebook}" for r in results if r.dry_run]
+    if capped:
+        raise ValueError(f"results made by a dry run (training capped, common.dryrun) cannot be scored: "
+                         f"{', '.join(capped)}; run the notebooks without $AE_MAX_STEPS/$AE_MAX_EVAL")
     now = now or datetime.now(timezone.utc)
     states = [run_state(r, runs, batch, now) for r in results]
     counted = [c for r, (ok, _, _) in zip(results, states) if ok for c in r.claims]

@@ -16,6 +16,13 @@ successful run of this call (this "batch"); a notebook that failed or was not ru
 its rows, marked, outside the totals (rule R8 in ``common.report``). To run the
 notebooks one call at a time, pass ``--continue-batch`` to every call after the first:
 it joins the batch of the last recorded run, so the scorecard counts them all.
+
+``--dry-run`` (``make paper-check``) runs the notebooks with training capped at
+``--max-steps`` steps per model and evaluation sizes at ``--max-eval``
+(:mod:`common.dryrun`), writes everything under the ignored ``build/paper-check/``,
+builds no scorecard, and prints the estimated time of the full run instead, notebook
+by notebook (also written to ``ESTIMATE.md`` there). ``--estimate`` prints
+that table again from the last dry run's results (``make paper-estimate``).
 """
 from __future__ import annotations
 
@@ -26,9 +33,10 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from common.paths import PROFILE_ENV, PROFILES, REPO_ROOT, output_root
-from common.report import (PAPERS, NotebookRun, build_scorecard, collect_results, read_runs, record_run, runs_path,
-                           scorecard_path, utc_now)
+from common import dryrun
+from common.paths import PROFILE_ENV, PROFILES, REPO_ROOT, atomic_write_text, dry_run_root, output_root
+from common.report import (PAPERS, NotebookRun, build_scorecard, collect_results, read_runs, record_run,
+                           runs_path, scorecard_path, utc_now)
 
 
 def find_notebooks() -> list[Path]:
@@ -48,7 +56,8 @@ def run_notebook(path: Path, profile: str, kernel: str = "python3") -> Path:
     import papermill as pm
 
     path = path.resolve()
-    target = path if profile != "smoke" else output_root(path.parent.name, profile) / path.name
+    in_place = profile != "smoke" and not dryrun.active()  # smoke and dry runs never touch tracked files
+    target = path if in_place else output_root(path.parent.name, profile) / path.name
     target.parent.mkdir(parents=True, exist_ok=True)
     before = os.environ.get(PROFILE_ENV)
     os.environ[PROFILE_ENV] = profile  # the kernel inherits this process's environment
@@ -74,8 +83,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--profile", default="standard", choices=PROFILES)
     p.add_argument("--continue-batch", action="store_true",
                    help="join the batch of the last recorded run instead of starting one (notebooks run one per call)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="cap training and evaluation, write under build/paper-check/, print the full run's time estimate")
+    p.add_argument("--max-steps", type=int, default=60,
+                   help="with --dry-run: optimizer steps per model, over at most 3 epochs (default 60)")
+    p.add_argument("--max-eval", type=int, default=200,
+                   help="with --dry-run: cap on evaluation sizes and iterations (default 200)")
+    p.add_argument("--estimate", action="store_true", help="print the time estimate of the last dry run and stop")
     args = p.parse_args(argv)
+    if args.estimate:
+        return print_estimate(args.profile)
+    if args.dry_run:
+        if args.max_steps < 1 or args.max_eval < 1:
+            p.error("--max-steps and --max-eval must be positive")
+        os.environ[dryrun.MAX_STEPS_ENV], os.environ[dryrun.MAX_EVAL_ENV] = str(args.max_steps), str(args.max_eval)
+        try:
+            return _run(args)
+        finally:
+            os.environ.pop(dryrun.MAX_STEPS_ENV, None)
+            os.environ.pop(dryrun.MAX_EVAL_ENV, None)
+    if dryrun.active():
+        p.error(f"${dryrun.MAX_STEPS_ENV} or ${dryrun.MAX_EVAL_ENV} is set: unset them, or pass --dry-run")
+    return _run(args)
 
+
+def print_estimate(profile: str) -> int:
+    """Print (and write to ``ESTIMATE.md`` beside them) the time estimate of the last dry run's results."""
+    folder = dry_run_root()
+    results = [r for r in collect_results(profile, folder) if r.profile == profile and r.dry_run]
+    if not results:
+        print(f"error: no dry-run results of profile {profile!r} in {folder}; run `make paper-check` first",
+              file=sys.stderr)
+        return 2
+    table = dryrun.estimate_table(results, results[0].device)
+    atomic_write_text(folder / "ESTIMATE.md", table + "\n")
+    print(table)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
     notebooks = args.notebooks or find_notebooks()
     missing = [str(n) for n in notebooks if not n.is_file()]
     if missing:
@@ -102,13 +148,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows.append((str(shown), args.profile, status, (time.time() - start) / 60))
         print(f"    {status} ({rows[-1][3]:.1f} min)", flush=True)
 
-    card = build_scorecard(collect_results(args.profile), scorecard_path(args.profile), read_runs(log), batch)
+    card = None
+    if not dryrun.active():
+        card = build_scorecard(collect_results(args.profile), scorecard_path(args.profile), read_runs(log), batch)
     width = max(len(r[0]) for r in rows) if rows else 10
     print(f"\n{'notebook':<{width}}  profile   minutes  status")
     for name, prof, status, minutes in rows:
         print(f"{name:<{width}}  {prof:<8}  {minutes:7.1f}  {status}")
     print(f"{'total':<{width}}  {'':<8}  {sum(r[3] for r in rows):7.1f}  {failed} failed of {len(rows)}")
-    print(f"scorecard: {card}")
+    if card is not None:
+        print(f"scorecard: {card}")
+    else:
+        print(f"dry run: no scorecard (nothing here is a result); outputs in {scorecard_path(args.profile).parent}\n")
+        print_estimate(args.profile)
     return 1 if failed else 0
 
 

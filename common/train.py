@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from common import dryrun
 from common.data import Batches
 from common.paths import atomic_write
 
@@ -36,11 +37,32 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
+DEVICES = ("auto", "cpu", "cuda", "cuda:N")
+
+
 def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` if given, else CUDA when available, else the CPU."""
-    if device is not None and device != "auto":
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """``device`` if given, else CUDA when available, else the CPU.
+
+    A name torch does not know, or CUDA asked for where there is none, raises a
+    one-line ValueError that names the valid choices, at the notebook's first cell
+    rather than deep inside training.
+    """
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}") from e
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} was asked for, but CUDA is not available on this machine "
+                             f"(torch {torch.__version__}); choose 'auto' or 'cpu'")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} does not exist; this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s): cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    elif dev.type != "cpu":
+        raise ValueError(f"device {device!r} is not supported here; choose one of {', '.join(DEVICES)}")
+    return dev
 
 
 def make_optimizer(name: str, params: Iterable[torch.nn.Parameter], lr: float, **kwargs) -> torch.optim.Optimizer:
@@ -198,6 +220,10 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
       what the caller draws next is the same as after an uninterrupted run.
       ``checkpoint_meta`` is stored in every checkpoint (``run.train`` keeps its
       configuration key there).
+    - Under ``$AE_MAX_STEPS`` (the ``paper`` dry run, :mod:`common.dryrun`) training stops
+      after that many steps, spread over at most three short epochs (so per-epoch hooks,
+      validation and early stopping still run), and the measured step rate and the
+      uncapped step count are logged for the time estimate.
     """
     from tqdm.auto import tqdm
 
@@ -226,6 +252,12 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
 
     device = train.device
     step = start * len(train)
+    max_steps = dryrun.max_steps()
+    steps_run, capped = 0, False
+    if max_steps is not None:  # a dry run: at most max_steps steps, spread over at most 3 epochs
+        capped_epochs = max(1, min(epochs - start, dryrun.MAX_EPOCHS))
+        steps_per_epoch = -(-max_steps // capped_epochs)
+    train_s = first_step_s = val_s = 0.0
     bar = tqdm(range(start, epochs), desc=desc, disable=not progress, initial=start, total=epochs)
     for epoch in bar:
         if before_step is not None:
@@ -235,6 +267,7 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
         names: list[str] | None = None
         first_bad = None
         seen = 0  # examples this epoch (fewer than train.n with drop_last)
+        t_epoch, steps_before = time.perf_counter(), steps_run
         for x, y in train:
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 terms = loss_fn(model, x, y)
@@ -252,11 +285,21 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
                 sums[k] = sums.get(k, 0) + v * len(x)
             seen += len(x)
             step += 1
+            steps_run += 1
+            if steps_run == 1:  # the first step pays for warm-up: timed apart, with one sync per fit
+                _synchronize(device)
+                first_step_s = time.perf_counter() - t_epoch
             if step % check_every == 0 or step % len(train) == 0:
                 _raise_if_bad(first_bad, names, len(train))
-        history.add("train", {k: (v / seen).item() for k, v in sums.items()})
+            if max_steps is not None and steps_run - steps_before >= steps_per_epoch:
+                _raise_if_bad(first_bad, names, len(train))
+                break
+        history.add("train", {k: (v / seen).item() for k, v in sums.items()})  # .item() waits for the device
+        train_s += time.perf_counter() - t_epoch
         if val is not None:
+            t_val = time.perf_counter()
             history.add("val", evaluate_terms(model, loss_fn, val))
+            val_s += time.perf_counter() - t_val
         history.samples.append((history.samples[-1] if history.samples else 0) + seen)
         bar.set_postfix({k.split("/")[1]: f"{v[-1]:.4g}" for k, v in history.records.items()
                          if k.startswith("train/")}, refresh=False)
@@ -271,17 +314,28 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
                 best = {"value": value, "epoch": epoch,
                         "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
             stop = patience is not None and epoch - best["epoch"] >= patience
-        if stop or epoch + 1 == epochs:
+        capped = max_steps is not None and epoch + 1 - start >= capped_epochs
+        if stop or capped or epoch + 1 == epochs:
             break
         save(epoch + 1, finished=False)
     else:
         epoch, stop = start - 1, False  # no epoch ran (epochs <= start)
     bar.close()
+    if steps_run:
+        dryrun.record_training(dryrun.TrainingTime(
+            name=desc, planned_steps=(epochs - start) * len(train), planned_epochs=epochs - start, steps=steps_run,
+            seconds_per_step=(train_s - first_step_s) / (steps_run - 1) if steps_run > 1 else train_s,
+            val_seconds_per_epoch=val_s / (epoch + 1 - start) if val is not None else 0.0))
     if best_on is not None and best["model"] is not None:
         model.load_state_dict(best["model"])
         history.best_epoch = int(best["epoch"])
-    save(epoch + 1, finished=True, stopped=stop)
+    save(epoch + 1, finished=True, stopped=stop or capped)
     return history
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _raise_if_bad(first_bad: torch.Tensor, names: list[str], steps_per_epoch: int) -> None:
