@@ -59,16 +59,21 @@ def run_notebook(path: Path, profile: str, kernel: str = "python3") -> Path:
     in_place = profile != "smoke" and not dryrun.active()  # smoke and dry runs never touch tracked files
     target = path if in_place else output_root(path.parent.name, profile) / path.name
     target.parent.mkdir(parents=True, exist_ok=True)
-    before = os.environ.get(PROFILE_ENV)
-    os.environ[PROFILE_ENV] = profile  # the kernel inherits this process's environment
+    from common.train import TEXT_PROGRESS_ENV
+
+    # The kernel inherits this process's environment: the profile, and text progress bars
+    # (a widget's final state is not saved, so a saved widget reads "0/N" for ever).
+    before = {k: os.environ.get(k) for k in (PROFILE_ENV, TEXT_PROGRESS_ENV)}
+    os.environ.update({PROFILE_ENV: profile, TEXT_PROGRESS_ENV: "1"})
     try:
         pm.execute_notebook(str(path), str(target), cwd=str(path.parent), kernel_name=kernel,
                             progress_bar=False, log_output=False)
     finally:
-        if before is None:
-            os.environ.pop(PROFILE_ENV, None)
-        else:
-            os.environ[PROFILE_ENV] = before
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     nb = nbformat.read(target, as_version=4)
     kept = [c for c in nb.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
     if len(kept) != len(nb.cells):
@@ -107,10 +112,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(args)
 
 
-def print_estimate(profile: str) -> int:
-    """Print (and write to ``ESTIMATE.md`` beside them) the time estimate of the last dry run's results."""
+def print_estimate(profile: str, notebooks: Sequence[str] | None = None) -> int:
+    """Print (and write to ``ESTIMATE.md`` beside them) the time estimate from the dry runs' results.
+
+    ``notebooks`` (``<paper folder>/<file>`` keys) limits it to those, e.g. the ones a dry run just ran.
+    """
     folder = dry_run_root()
-    results = [r for r in collect_results(profile, folder) if r.profile == profile and r.dry_run]
+    results = [r for r in collect_results(profile, folder) if r.profile == profile and r.dry_run
+               and (notebooks is None or f"{r.paper}/{r.notebook}" in notebooks)]
     if not results:
         print(f"error: no dry-run results of profile {profile!r} in {folder}; run `make paper-check` first",
               file=sys.stderr)
@@ -127,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
     if missing:
         print(f"error: no such notebook: {', '.join(missing)}", file=sys.stderr)
         return 2
-    rows, failed = [], 0
+    rows, failed, ran = [], 0, []
     log = runs_path(args.profile)
     earlier = [rec.batch for rec in read_runs(log).values() if rec.batch]
     batch = max(earlier) if args.continue_batch and earlier else utc_now()
@@ -144,6 +153,7 @@ def _run(args: argparse.Namespace) -> int:
             status = f"FAILED: {error}"
         key = f"{nb.resolve().parent.name}/{nb.name}"  # what results.json names: paper folder / notebook
         record_run(log, NotebookRun(key, args.profile, not error, started, utc_now(), error[:300], batch))
+        ran.append((key, not error))
         shown = nb.resolve().relative_to(REPO_ROOT) if nb.resolve().is_relative_to(REPO_ROOT) else nb
         rows.append((str(shown), args.profile, status, (time.time() - start) / 60))
         print(f"    {status} ({rows[-1][3]:.1f} min)", flush=True)
@@ -160,7 +170,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"scorecard: {card}")
     else:
         print(f"dry run: no scorecard (nothing here is a result); outputs in {scorecard_path(args.profile).parent}\n")
-        print_estimate(args.profile)
+        print_estimate(args.profile, [key for key, ok in ran if ok])
     return 1 if failed else 0
 
 

@@ -127,7 +127,7 @@ loss = lambda m, x, y: {"loss": m(x.flatten(1)).pow(2).mean()}
 run.train("m", model, loss, data.batches(8), 100, optimizer=make_optimizer("adam", model.parameters(), 1e-3),
           config={}, progress=False)
 n = dryrun.eval_size("test points", 10000)
-finish(run, "T", "c", "s", [Claim("c1", "s", "p", str(n), "k", verdict(n > 0))], [], {}, [])
+finish(run, "T", "c", "s", [Claim("c1", "s", "p", str(n), "k", verdict(n > 0))], [], {}, [], name="dry")
 """
 
 
@@ -149,13 +149,13 @@ def test_reproduce_dry_run_writes_apart_prints_an_estimate_and_leaves_no_scoreca
     out = capsys.readouterr().out
     assert (folder / "dry.ipynb").read_text() == before                 # the notebook itself is untouched
     assert (build / "SB_VAE" / "dry.ipynb").is_file()
-    results = json.loads((build / "SB_VAE" / "results.json").read_text())
+    results = json.loads((build / "SB_VAE" / "results_dry.json").read_text())
     assert results["dry_run"]["max_steps"] == 6 and results["claims"][0]["ours"] == "50"
     assert [t["steps"] for t in results["dry_run"]["training"]] == [6]
     assert results["dry_run"]["training"][0]["planned_steps"] == 800
     assert results["dry_run"]["evaluations"] == [{"what": "test points", "full": 10000, "used": 50}]
     assert "DRY RUN" in (build / "SB_VAE" / "dry.ipynb").read_text()
-    assert "dry run: no scorecard" in out and "| SB_VAE/SB_VAE.ipynb | 1 | 800 |" in out
+    assert "dry run: no scorecard" in out and "| SB_VAE/dry.ipynb | 1 | 800 |" in out
     assert not (build / "SCORECARD.md").exists() and not (tmp_path / "SCORECARD.md").exists()
     assert (build / "ESTIMATE.md").is_file()
     assert not dryrun.active()                                           # the runner restores the environment
