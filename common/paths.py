@@ -19,6 +19,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PROFILE_ENV = "AE_PROFILE"
 #: Environment variable that redirects every run's outputs (optional).
 OUTPUT_ENV = "AE_OUTPUT_DIR"
+#: Environment variable that switches TensorBoard logging on for every Run ("1"), e.g. for `make lab`.
+TENSORBOARD_ENV = "AE_TENSORBOARD"
 PROFILES = ("smoke", "standard", "paper")
 
 
@@ -117,6 +119,9 @@ class Run:
     started: float = field(default_factory=time.time)
     #: How each named model of this run was obtained: "loaded", "resumed" or "trained".
     status: dict[str, str] = field(default_factory=dict)
+    #: Write TensorBoard scalars of every model this run trains to ``<out>/tensorboard/<profile>/<name>``
+    #: (off unless set, or unless ``$AE_TENSORBOARD=1``).
+    tensorboard: bool = field(default_factory=lambda: os.environ.get(TENSORBOARD_ENV, "") == "1")
 
     def __post_init__(self) -> None:
         from common import dryrun
@@ -168,6 +173,8 @@ class Run:
             full["dry_run_max_steps"] = dryrun.max_steps()
         key = config_key(full, model, optimizer, loss_fn, epochs, sources)
         path = self.checkpoint(name)
+        if self.tensorboard:
+            fit_kwargs.setdefault("log_dir", self.out / "tensorboard" / self.profile / name)
         history, status = train_named(path, key, model, loss_fn, train, optimizer, epochs,
                                       retrain=self.retrain, **fit_kwargs)
         self.status[name] = status

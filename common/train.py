@@ -85,6 +85,26 @@ def make_optimizer(name: str, params: Iterable[torch.nn.Parameter], lr: float, *
     raise AssertionError("unreachable")
 
 
+#: Set to "1" by ``common.reproduce`` for the notebooks it runs headless: progress bars are then text.
+TEXT_PROGRESS_ENV = "AE_TEXT_PROGRESS"
+
+
+def progress_bar(iterable, **kwargs):
+    """A tqdm bar: a widget in an interactive notebook, text in a headless run (``$AE_TEXT_PROGRESS=1``).
+
+    A widget's final state is not saved by papermill, so a committed notebook would show
+    every bar frozen at "0/N"; a text bar's last line is the final one. Headless text bars
+    redraw at most every 10 s, to keep the saved output small.
+    """
+    if os.environ.get(TEXT_PROGRESS_ENV) == "1":
+        from tqdm.std import tqdm
+
+        kwargs.setdefault("mininterval", 10.0)
+    else:
+        from tqdm.auto import tqdm
+    return tqdm(iterable, **kwargs)
+
+
 class NonFiniteLossError(FloatingPointError):
     """A loss term became NaN or infinite; the message says at which step and which term."""
 
@@ -195,7 +215,7 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
         after_step: Callable[[nn.Module], None] | None = None,
         after_epoch: Callable[[nn.Module, History], None] | None = None,
         best_on: str | None = None, patience: int | None = None,
-        checkpoint_meta: dict | None = None) -> History:
+        checkpoint_meta: dict | None = None, log_dir: Path | None = None) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
     - Losses stay on the device during an epoch and are read once at its end, so no
@@ -220,13 +240,14 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
       what the caller draws next is the same as after an uninterrupted run.
       ``checkpoint_meta`` is stored in every checkpoint (``run.train`` keeps its
       configuration key there).
+    - ``log_dir`` (off by default) writes every history term as a TensorBoard scalar once
+      per epoch, against training examples seen (``tensorboard --logdir <log_dir>``); a
+      resumed run appends the epochs it adds.
     - Under ``$AE_MAX_STEPS`` (the ``paper`` dry run, :mod:`common.dryrun`) training stops
       after that many steps, spread over at most three short epochs (so per-epoch hooks,
       validation and early stopping still run), and the measured step rate and the
       uncapped step count are logged for the time estimate.
     """
-    from tqdm.auto import tqdm
-
     if patience is not None and best_on is None:
         raise ValueError("patience needs best_on: the history key that early stopping watches")
     history, start = History(), 0
@@ -258,8 +279,13 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
         capped_epochs = max(1, min(epochs - start, dryrun.MAX_EPOCHS))
         steps_per_epoch = -(-max_steps // capped_epochs)
     train_s = first_step_s = val_s = 0.0
-    bar = tqdm(range(start, epochs), desc=desc, disable=not progress, initial=start, total=epochs)
-    for epoch in bar:
+    writer = None
+    if log_dir is not None and start < epochs:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(log_dir))
+    bar = progress_bar(None, desc=desc, disable=not progress, initial=start, total=epochs)
+    for epoch in range(start, epochs):
         if before_step is not None:
             before_step(model, epoch)
         model.train()
@@ -301,8 +327,13 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
             history.add("val", evaluate_terms(model, loss_fn, val))
             val_s += time.perf_counter() - t_val
         history.samples.append((history.samples[-1] if history.samples else 0) + seen)
+        if writer is not None:
+            for k, v in history.records.items():
+                writer.add_scalar(k, v[-1], global_step=history.samples[-1])
+            writer.flush()
         bar.set_postfix({k.split("/")[1]: f"{v[-1]:.4g}" for k, v in history.records.items()
                          if k.startswith("train/")}, refresh=False)
+        bar.update(1)  # counted by hand: the loop may break before a tqdm iterator would count the epoch
         if after_epoch is not None:
             after_epoch(model, history)
         stop = False
@@ -321,6 +352,8 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
     else:
         epoch, stop = start - 1, False  # no epoch ran (epochs <= start)
     bar.close()
+    if writer is not None:
+        writer.close()
     if steps_run:
         dryrun.record_training(dryrun.TrainingTime(
             name=desc, planned_steps=(epochs - start) * len(train), planned_epochs=epochs - start, steps=steps_run,

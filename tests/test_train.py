@@ -279,3 +279,39 @@ def test_run_train_keys_a_chunked_stream_by_the_data_behind_it(tmp_path, monkeyp
                   config={}, progress=False)
         statuses.append(run.status["ae"])
     assert statuses == ["trained", "loaded", "trained"]
+
+
+def test_log_dir_writes_every_history_term_per_epoch_that_tensorboard_reads_back(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train.seed_everything(0)
+    model = nn.Sequential(nn.Linear(64, 16), nn.Tanh(), nn.Linear(16, 64))
+    data = _data()
+    h = train.fit(model, _noisy_loss, data.batches(32), train.make_optimizer("adam", model.parameters(), 1e-2), 3,
+                  val=data.batches(100, shuffle=False), progress=False, log_dir=tmp_path / "tb")
+    events = EventAccumulator(str(tmp_path / "tb")).Reload()
+    assert set(events.Tags()["scalars"]) == set(h.records)
+    for key, values in h.records.items():
+        logged = events.Scalars(key)
+        assert [e.step for e in logged] == h.samples
+        assert [e.value for e in logged] == pytest.approx(values, rel=1e-6)
+
+
+def test_without_log_dir_nothing_is_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model = nn.Sequential(nn.Linear(64, 64))
+    train.fit(model, _noisy_loss, _data().batches(32), train.make_optimizer("adam", model.parameters(), 1e-3), 1,
+              progress=False)
+    assert not any(tmp_path.iterdir())  # no runs/ folder: TensorBoard is off by default
+
+
+def test_a_run_with_tensorboard_on_logs_each_named_model_apart(out_dir, monkeypatch):
+    from common.paths import Run
+
+    monkeypatch.setenv("AE_TENSORBOARD", "1")
+    run = Run("SB_VAE", "smoke", 0, "cpu")
+    assert run.tensorboard and not Run("SB_VAE", "smoke", 0, "cpu", tensorboard=False).tensorboard
+    model = nn.Sequential(nn.Linear(64, 64))
+    run.train("tiny", model, _noisy_loss, _data().batches(32), 2,
+              optimizer=train.make_optimizer("adam", model.parameters(), 1e-3), config={}, progress=False)
+    assert list((out_dir / "SB_VAE" / "tensorboard" / "smoke" / "tiny").glob("events.out.tfevents.*"))
