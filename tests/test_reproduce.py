@@ -100,3 +100,28 @@ def test_a_failing_claim_is_reported_and_a_failed_or_skipped_notebook_leaves_the
     card = (out_dir / "SCORECARD.md").read_text()
     assert _card_totals(card) == "0 reproduced, 0 partly, 1 not reproduced, 0 not run"  # passing.ipynb still failed
     assert "Not counted: not run in this batch" not in card and "> **Not counted: run failed" in card
+
+
+_PROGRESS_NOTEBOOK = """\
+import torch
+from torch import nn
+from common.data import ImageSet
+from common.train import fit, make_optimizer
+model = nn.Linear(4, 4)
+data = ImageSet(torch.zeros(32, 1, 2, 2, dtype=torch.uint8))
+fit(model, lambda m, x, y: {"loss": m(x.flatten(1)).pow(2).mean()}, data.batches(8),
+    make_optimizer("adam", model.parameters(), 1e-3), 3, desc="tiny")
+"""
+
+
+def test_headless_runs_save_the_final_state_of_text_progress_bars(tmp_path, out_dir):
+    """A widget bar is saved as its first state ("0/3"); the runner makes bars text, whose last state is kept."""
+    folder = tmp_path / "SB_VAE"
+    folder.mkdir()
+    _notebook(folder / "bar.ipynb", _PROGRESS_NOTEBOOK)
+    assert reproduce.main([str(folder / "bar.ipynb"), "--profile", "smoke"]) == 0
+    outputs = nbformat.read(out_dir / "SB_VAE" / "bar.ipynb", as_version=4).cells[1].outputs
+    assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "tiny: 100%" in text and "3/3" in text.split("\r")[-1]
+    assert "AE_TEXT_PROGRESS" not in __import__("os").environ
