@@ -11,7 +11,7 @@ PROFILE ?= standard
 AE_DATA_DIR ?= $(if $(wildcard ../shared/data/MNIST),$(abspath ../shared/data),$(CURDIR)/data)
 export AE_DATA_DIR
 
-.PHONY: install data reproduce test bench paper-check paper-estimate clean-smoke clean-checkpoints
+.PHONY: install data reproduce test lab bench paper-check paper-estimate clean-smoke clean-checkpoints
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,13 @@ test: install
 	$(PY) -m common.data check mnist freyface cryptopunks
 	AE_PROFILE=smoke $(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider
 
+# JupyterLab on the project's .venv with AE_DATA_DIR set as above. The kernel named python3 (what the notebooks
+# ask for) is this .venv's, put first on JUPYTER_PATH so that a user-wide python3 kernel cannot shadow it.
+# LAB_ARGS passes options, e.g. make lab LAB_ARGS="--no-browser --port 8899".
+lab: install
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (autoencoders .venv)" >/dev/null
+	JUPYTER_PATH="$(CURDIR)/$(VENV)/share/jupyter" $(VENV)/bin/jupyter lab --notebook-dir="$(CURDIR)" $(LAB_ARGS)
+
 # The `paper` profile end to end with training capped (60 steps a model) and evaluations cut (200), written to
 # build/paper-check/; prints what the full run would take on this machine. Run it before paying for a GPU.
 paper-check: install
@@ -42,6 +49,7 @@ paper-estimate: install
 	$(PY) -m common.reproduce --profile paper --estimate
 
 bench: install
+	$(PY) benchmarks/step_floor.py
 	$(PY) benchmarks/train_speed.py
 
 clean-smoke:

@@ -1,0 +1,216 @@
+"""Each paper model's training step against its own matrix-multiply floor, measured in one process.
+
+Run from the repository root with nothing else on the machine::
+
+    .venv/bin/python benchmarks/step_floor.py          # part of: make bench
+
+For every model the notebooks train it builds the model, loss and optimizer as the
+notebook does, at the notebook's batch size, on device-resident random uint8 data of
+the right shape, and measures:
+
+- **step**: milliseconds per optimizer step of :func:`common.train.fit` itself (the
+  median over ``--repeats`` timed epochs of ``--steps`` steps, after one warm-up epoch);
+- **floor**: the time the step spends in its own matrix products (``aten::mm``,
+  ``addmm``, ``bmm``, ``linear`` and convolutions, forward and backward), summed from
+  ``torch.profiler``'s self times over profiled steps; everything above it is overhead
+  (elementwise kernels, the optimizer, Python);
+- **update**: ``optimizer.step()`` alone, at the model's parameter count; where it is a
+  large share of the step (the dSprites net's 14M parameters) the line also gives the
+  floor plus the update.
+
+It prints one line per model, ``step <model>: <ms> ms/step, floor <ms> ms, <ratio>x floor``,
+then the CPU, the thread count and the float32 matmul peak at 2048^2. It measures and
+prints; it asserts nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+from torch.profiler import ProfilerActivity, profile
+
+from common.data import Batches
+from common.report import cpu_model
+from common.train import fit, make_optimizer, seed_everything
+
+#: Kernels counted in the floor: matrix products and convolutions, forward and backward.
+GEMM_KERNELS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::convolution_backward",
+                "aten::mkldnn_convolution", "aten::_convolution", "aten::convolution",
+                "aten::mkldnn_convolution_backward", "aten::_slow_conv2d_forward", "aten::_slow_conv2d_backward")
+# Container ops whose self time is only dispatch: their children are counted instead.
+_CONTAINERS = ("aten::convolution", "aten::_convolution", "aten::linear", "aten::matmul")
+
+
+@dataclass
+class Case:
+    name: str
+    build: Callable[[], tuple[nn.Module, Callable, torch.optim.Optimizer]]
+    shape: tuple[int, ...]
+    batch: int
+    labels: int = 0  # classes of random labels (0: no labels)
+    #: Binary images with this share of ones (dSprites-like), instead of uniform grey levels.
+    ones: float | None = None
+
+
+def _cases() -> list[Case]:
+    from BetaVAE.betavae import AutoencoderLoss, BetaVAELoss, ConvBetaVAE, FCBetaVAE
+    from DenoisingAE.denoising import TiedAutoencoder, dae_loss
+    from KsparseAE.ksparse import KSparseAutoencoder, squared_error
+    from SB_VAE.sbvae import GaussVAE, StickBreakingVAE, negative_bound_loss
+    from VariationalAE.vae import VAE, elbo_loss
+
+    def adam(model, lr=1e-3, **kw):
+        return make_optimizer("adam", model.parameters(), lr, **kw)
+
+    def sb(kl_terms):
+        m = StickBreakingVAE(784, 500, 50, alpha0=5.0, kl_terms=kl_terms)
+        return m, negative_bound_loss, adam(m, 3e-4, betas=(0.95, 0.999))
+
+    def gauss():
+        m = GaussVAE(784, 500, 50)
+        return m, negative_bound_loss, adam(m, 3e-4, betas=(0.95, 0.999))
+
+    def dae(h):
+        m = TiedAutoencoder(784, h, generator=torch.Generator().manual_seed(0))
+        return m, dae_loss(0.25), adam(m, 3e-3)
+
+    def ksparse():
+        m = KSparseAutoencoder(784, 1000, k=25)
+        return m, squared_error, adam(m)
+
+    def vae(shape, hidden, nz, likelihood):
+        m = VAE(shape, hidden, nz, likelihood=likelihood)
+        return m, elbo_loss, make_optimizer("adagrad", m.parameters(), 0.02)
+
+    def dsprites():
+        m = FCBetaVAE(10, 1200)
+        return m, BetaVAELoss(4.0), make_optimizer("adagrad", m.parameters(), 1e-2)
+
+    def celeba(loss):
+        m = ConvBetaVAE(32, decoder_std=None).to(memory_format=torch.channels_last)
+        return m, loss, adam(m, 5e-4)
+
+    return [
+        Case("dA 784-500 (DenoisingAE filters)", lambda: dae(500), (1, 28, 28), 100),
+        Case("dA 784-1000 (SdA layer, paper)", lambda: dae(1000), (1, 28, 28), 20),
+        Case("k-sparse 784-1000 k=25", ksparse, (1, 28, 28), 100),
+        Case("VAE MNIST 784-500-20", lambda: vae((1, 28, 28), 500, 20, "bernoulli"), (1, 28, 28), 100),
+        Case("VAE Frey 560-200-20 (Gaussian)", lambda: vae((1, 28, 20), 200, 20, "gaussian"), (1, 28, 20), 100),
+        Case("Gauss VAE 784-500-50 (SB_VAE)", gauss, (1, 28, 28), 100),
+        Case("SB-VAE 784-500-50, 10-term KL", lambda: sb(10), (1, 28, 28), 100),
+        Case("SB-VAE 784-500-50, accurate KL", lambda: sb(None), (1, 28, 28), 100),
+        Case("dSprites FC beta-VAE 4096-1200x2/1200x3", dsprites, (1, 64, 64), 64, ones=0.05),
+        Case("CelebA conv beta-VAE 64x64", lambda: celeba(BetaVAELoss(250.0)), (3, 64, 64), 64),
+        Case("CelebA conv AE 64x64", lambda: celeba(AutoencoderLoss()), (3, 64, 64), 64),
+    ]
+
+
+def _batches(case: Case, steps: int, seed: int) -> Batches:
+    g = torch.Generator().manual_seed(seed)
+    shape = (steps * case.batch, *case.shape)
+    if case.ones is None:
+        x = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
+    else:
+        x = (torch.rand(shape, generator=g) < case.ones).to(torch.uint8) * 255
+    y = torch.randint(0, case.labels, (len(x),), generator=g) if case.labels else None
+    return Batches(x, y, case.batch, seed=seed)
+
+
+def step_ms(case: Case, steps: int, repeats: int, seed: int) -> tuple[float, nn.Module, torch.optim.Optimizer]:
+    """Median ms per step of fit() over ``repeats`` epochs of ``steps`` steps, after a warm-up epoch."""
+    seed_everything(seed)
+    model, loss_fn, opt = case.build()
+    data = _batches(case, steps, seed)
+    fit(model, loss_fn, data, opt, 1, progress=False)  # warm-up: allocations, lazy init, the fused kernels
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fit(model, loss_fn, data, opt, 1, progress=False)
+        times.append((time.perf_counter() - t0) / len(data) * 1e3)
+    return statistics.median(times), model, opt
+
+
+@contextmanager
+def _quiet_stderr():
+    """The profiler's C++ side prints a start and a stop line to stderr; keep them off the report."""
+    saved = os.dup(2)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def floor_ms(case: Case, steps: int, seed: int) -> float:
+    """ms per step spent in matrix products and convolutions, by the profiler's self times."""
+    seed_everything(seed)
+    model, loss_fn, opt = case.build()
+    data = _batches(case, steps, seed)
+    fit(model, loss_fn, data, opt, 1, progress=False)
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU]) as prof:
+        fit(model, loss_fn, data, opt, 1, progress=False)
+    total_us = sum(e.self_cpu_time_total for e in prof.key_averages()
+                   if e.key in GEMM_KERNELS and e.key not in _CONTAINERS)
+    return total_us / 1e3 / len(data)
+
+
+def update_ms(model: nn.Module, opt: torch.optim.Optimizer, repeats: int = 50) -> float:
+    """ms of one optimizer.step() with gradients in place (the update alone)."""
+    for p in model.parameters():
+        p.grad = torch.randn_like(p) * 1e-3
+    opt.step()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        opt.step()
+    return (time.perf_counter() - t0) / repeats * 1e3
+
+
+def matmul_peak(n: int = 2048, rounds: int = 5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n ** 3 / best / 1e9
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--steps", type=int, default=40, help="steps per timed epoch (default 40)")
+    p.add_argument("--repeats", type=int, default=5, help="timed epochs per model (default 5)")
+    p.add_argument("--only", default="", help="run only the models whose name contains this text")
+    args = p.parse_args(argv)
+    for case in _cases():
+        if args.only and args.only.lower() not in case.name.lower():
+            continue
+        ms, model, opt = step_ms(case, args.steps, args.repeats, seed=0)
+        floor = floor_ms(case, args.steps, seed=0)
+        upd = update_ms(model, opt)
+        n_params = sum(p.numel() for p in model.parameters())
+        extra = ""
+        if upd > 0.1 * ms:
+            extra = f" (update alone {upd:.2f} ms, {n_params / 1e6:.1f}M parameters: floor + update " \
+                    f"{floor + upd:.2f} ms, {ms / (floor + upd):.2f}x)"
+        else:
+            extra = f" (update alone {upd:.2f} ms)"
+        print(f"step {case.name}: {ms:.2f} ms/step, floor {floor:.2f} ms, {ms / floor:.2f}x floor{extra}", flush=True)
+    print(f"cpu: {cpu_model()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"float32 matmul peak at 2048^2: {matmul_peak():.0f} GFLOP/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
