@@ -40,7 +40,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from common.data import Batches
 from common.report import cpu_model
-from common.train import fit, make_optimizer, seed_everything
+from common.train import fit, make_optimizer, native_bf16, seed_everything
 
 #: Kernels counted in the floor: matrix products and convolutions, forward and backward.
 GEMM_KERNELS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::convolution_backward",
@@ -208,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
             extra = f" (update alone {upd:.2f} ms)"
         print(f"step {case.name}: {ms:.2f} ms/step, floor {floor:.2f} ms, {ms / floor:.2f}x floor{extra}", flush=True)
     print(f"cpu: {cpu_model()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"float32 matmul peak at 2048^2: {matmul_peak():.0f} GFLOP/s")
+          f"float32 matmul peak at 2048^2: {matmul_peak():.0f} GFLOP/s; every step above in float32; native bfloat16 "
+          f"{'yes' if native_bf16(torch.device('cpu')) else 'no: fit(bf16=True) would warn and train in float32'}")
     return 0
 
 

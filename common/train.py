@@ -85,6 +85,22 @@ def make_optimizer(name: str, params: Iterable[torch.nn.Parameter], lr: float, *
     raise AssertionError("unreachable")
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 natively: CUDA, or a CPU with avx512_bf16 or AMX.
+
+    Without them (an AVX2-only CPU) bfloat16 autocast is emulated and runs 2-10x slower
+    than float32, so :func:`fit` falls back to float32 there.
+    """
+    if device.type == "cuda":
+        return True
+    try:
+        flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("flags")), "").split()
+    except OSError:  # not Linux: ask torch what its CPU kernels were built for
+        return "AVX512" in torch.backends.cpu.get_cpu_capability()
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 #: Set to "1" by ``common.reproduce`` for the notebooks it runs headless: progress bars are then text.
 TEXT_PROGRESS_ENV = "AE_TEXT_PROGRESS"
 
@@ -226,7 +242,8 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
     - A NaN or infinite loss term stops training with :class:`NonFiniteLossError`
       naming the step, the epoch and the term; the last checkpoint is kept.
     - ``bf16`` runs the forward pass and loss under bfloat16 autocast (opt-in; see
-      ``benchmarks/`` for its speed and accuracy).
+      ``benchmarks/`` for its speed and accuracy), where the device has native bfloat16
+      (:func:`native_bf16`); elsewhere it warns and trains in float32.
     - ``before_step(model, epoch)`` runs before each epoch (e.g. a sparsity schedule);
       ``after_step(model)`` after every optimizer step (e.g. a weight constraint);
       ``after_epoch(model, history)`` once the epoch's history is recorded (e.g. to keep
@@ -272,6 +289,10 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
                 "best": best, "finished": finished, "stopped": stopped, **(checkpoint_meta or {})})
 
     device = train.device
+    if bf16 and not native_bf16(device):
+        warnings.warn(f"bf16 asked for, but this {device.type} has no native bfloat16 (no avx512_bf16 or AMX), "
+                      "where autocast is slower than float32: training in float32", stacklevel=2)
+        bf16 = False
     step = start * len(train)
     max_steps = dryrun.max_steps()
     steps_run, capped = 0, False

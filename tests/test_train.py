@@ -137,6 +137,23 @@ def test_bf16_option_trains():
     assert next(model.parameters()).dtype == torch.float32  # weights stay float32 under autocast
 
 
+def test_bf16_without_native_support_warns_and_trains_in_float32(monkeypatch):
+    seen = []
+    real = torch.autocast
+
+    def spy(device_type, dtype=None, enabled=True, **kw):
+        seen.append(enabled)
+        return real(device_type, dtype=dtype, enabled=enabled, **kw)
+
+    monkeypatch.setattr(train, "native_bf16", lambda device: False)
+    monkeypatch.setattr(train.torch, "autocast", spy)
+    model = nn.Sequential(nn.Linear(64, 64))
+    with pytest.warns(UserWarning, match="no native bfloat16.*training in float32"):
+        train.fit(model, _noisy_loss, _data().batches(100), train.make_optimizer("adam", model.parameters(), 1e-3),
+                  1, bf16=True, progress=False)
+    assert seen and not any(seen)  # autocast was never enabled
+
+
 # ---------------------------------------------------------------------------
 # best_on / patience, and named models through Run.train
 # ---------------------------------------------------------------------------
