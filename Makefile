@@ -37,7 +37,8 @@ test: install
 # LAB_ARGS passes options, e.g. make lab LAB_ARGS="--no-browser --port 8899".
 lab: install
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (autoencoders .venv)" >/dev/null
-	JUPYTER_PATH="$(CURDIR)/$(VENV)/share/jupyter" $(VENV)/bin/jupyter lab --notebook-dir="$(CURDIR)" $(LAB_ARGS)
+	JUPYTER_PATH="$(CURDIR)/$(VENV)/share/jupyter" $(VENV)/bin/jupyter lab --notebook-dir="$(CURDIR)" \
+		$(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 # The `paper` profile end to end with training capped (60 steps a model) and evaluations cut (200), written to
 # build/paper-check/; prints what the full run would take on this machine. Run it before paying for a GPU.
