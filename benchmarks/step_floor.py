@@ -41,13 +41,13 @@ from torch.profiler import ProfilerActivity, profile
 from common.data import Batches
 from common.report import cpu_model
 from common.train import fit, make_optimizer, native_bf16, seed_everything
+from train_speed import matmul_peak  # beside this script (run as benchmarks/step_floor.py)
 
 #: Kernels counted in the floor: matrix products and convolutions, forward and backward.
+#: (``aten::linear``, ``matmul`` and ``convolution`` only dispatch to these, so they are not counted.)
 GEMM_KERNELS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::convolution_backward",
-                "aten::mkldnn_convolution", "aten::_convolution", "aten::convolution",
-                "aten::mkldnn_convolution_backward", "aten::_slow_conv2d_forward", "aten::_slow_conv2d_backward")
-# Container ops whose self time is only dispatch: their children are counted instead.
-_CONTAINERS = ("aten::convolution", "aten::_convolution", "aten::linear", "aten::matmul")
+                "aten::mkldnn_convolution", "aten::mkldnn_convolution_backward", "aten::_slow_conv2d_forward",
+                "aten::_slow_conv2d_backward")
 
 
 @dataclass
@@ -56,7 +56,6 @@ class Case:
     build: Callable[[], tuple[nn.Module, Callable, torch.optim.Optimizer]]
     shape: tuple[int, ...]
     batch: int
-    labels: int = 0  # classes of random labels (0: no labels)
     #: Binary images with this share of ones (dSprites-like), instead of uniform grey levels.
     ones: float | None = None
 
@@ -121,8 +120,7 @@ def _batches(case: Case, steps: int, seed: int) -> Batches:
         x = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
     else:
         x = (torch.rand(shape, generator=g) < case.ones).to(torch.uint8) * 255
-    y = torch.randint(0, case.labels, (len(x),), generator=g) if case.labels else None
-    return Batches(x, y, case.batch, seed=seed)
+    return Batches(x, None, case.batch, seed=seed)
 
 
 def step_ms(case: Case, steps: int, repeats: int, seed: int) -> tuple[float, nn.Module, torch.optim.Optimizer]:
@@ -160,8 +158,7 @@ def floor_ms(case: Case, steps: int, seed: int) -> float:
     fit(model, loss_fn, data, opt, 1, progress=False)
     with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU]) as prof:
         fit(model, loss_fn, data, opt, 1, progress=False)
-    total_us = sum(e.self_cpu_time_total for e in prof.key_averages()
-                   if e.key in GEMM_KERNELS and e.key not in _CONTAINERS)
+    total_us = sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in GEMM_KERNELS)
     return total_us / 1e3 / len(data)
 
 
@@ -174,17 +171,6 @@ def update_ms(model: nn.Module, opt: torch.optim.Optimizer, repeats: int = 50) -
     for _ in range(repeats):
         opt.step()
     return (time.perf_counter() - t0) / repeats * 1e3
-
-
-def matmul_peak(n: int = 2048, rounds: int = 5) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    best = float("inf")
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n ** 3 / best / 1e9
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,9 +192,10 @@ def main(argv: list[str] | None = None) -> int:
                     f"{floor + upd:.2f} ms, {ms / (floor + upd):.2f}x)"
         else:
             extra = f" (update alone {upd:.2f} ms)"
-        print(f"step {case.name}: {ms:.2f} ms/step, floor {floor:.2f} ms, {ms / floor:.2f}x floor{extra}", flush=True)
+        ratio = f"{ms / floor:.2f}x floor" if floor > 0 else "no matrix product found by the profiler"
+        print(f"step {case.name}: {ms:.2f} ms/step, floor {floor:.2f} ms, {ratio}{extra}", flush=True)
     print(f"cpu: {cpu_model()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"float32 matmul peak at 2048^2: {matmul_peak():.0f} GFLOP/s; every step above in float32; native bfloat16 "
+          f"float32 matmul peak at 2048^2: {matmul_peak(torch.float32):.0f} GFLOP/s; every step above in float32; native bfloat16 "
           f"{'yes' if native_bf16(torch.device('cpu')) else 'no: fit(bf16=True) would warn and train in float32'}")
     return 0
 

@@ -4,14 +4,14 @@ A researcher should know that ``make reproduce PROFILE=paper`` reaches its last 
 and what it will cost, before paying for hours of GPU time. ``make paper-check``
 (``python -m common.reproduce --profile paper --dry-run``) runs every notebook with
 
-- ``$AE_MAX_STEPS``: every :func:`common.train.fit` stops after that many optimizer
-  steps per model, spread over at most ``MAX_EPOCHS`` short epochs, so that code which
+- ``$AE_MAX_STEPS``: every :func:`common.train.fit` stops after at most that many
+  optimizer steps per model, spread over at most ``MAX_EPOCHS`` short epochs, so that code which
   compares epochs, validates or stops early still runs, and
 - ``$AE_MAX_EVAL``: every evaluation size passed through :func:`eval_size` (test points,
   importance samples, metric points) is cut to at most that many,
 
 and writes under the ignored ``build/paper-check/``, never over committed results
-(:func:`common.paths.output_root`). Each capped run prints :func:`banner`, and its
+(:func:`common.paths.output_root`), training every model afresh. Each capped run prints :func:`banner`, and its
 ``results.json`` holds a ``dry_run`` record (the caps, every model's measured step rate
 and its paper step count, every evaluation that was cut); the scorecard refuses such
 results. :func:`estimate_table` turns those records into the time a full run would take
@@ -69,6 +69,8 @@ class TrainingTime:
     planned_steps: int
     planned_epochs: int
     steps: int
+    #: Epochs the capped run trained (each with one validation pass, if any).
+    epochs_run: int
     #: Mean time of one optimizer step after the first (the first pays for warm-up).
     seconds_per_step: float
     #: Mean time of one validation pass (0 without validation data).
@@ -99,7 +101,7 @@ LOG = Log()
 
 
 def record_training(timing: TrainingTime) -> None:
-    """Called by ``fit`` for every model it trains (loaded checkpoints train nothing and are not logged)."""
+    """Called by ``fit`` for every model it trains under the step cap (a real run logs nothing)."""
     LOG.training.append(timing)
 
 
@@ -139,7 +141,7 @@ def estimate(dry_run: Mapping, runtime_s: float) -> dict[str, float]:
     bound, and ``evaluations_cut`` says how many.
     """
     models = [TrainingTime(**t) for t in dry_run.get("training", [])]
-    capped_train = sum(t.steps * t.seconds_per_step + t.val_seconds_per_epoch for t in models)
+    capped_train = sum(t.steps * t.seconds_per_step + t.epochs_run * t.val_seconds_per_epoch for t in models)
     return {"models": len(models), "paper_steps": sum(t.planned_steps for t in models),
             "training_s": sum(t.estimate_s for t in models), "rest_s": max(runtime_s - capped_train, 0.0),
             "evaluations_cut": len(dry_run.get("evaluations", []))}

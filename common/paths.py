@@ -175,8 +175,9 @@ class Run:
         path = self.checkpoint(name)
         if self.tensorboard:
             fit_kwargs.setdefault("log_dir", self.out / "tensorboard" / self.profile / name)
+        # A dry run trains every model afresh, so that each one's step rate is measured (a loaded one trains nothing).
         history, status = train_named(path, key, model, loss_fn, train, optimizer, epochs,
-                                      retrain=self.retrain, **fit_kwargs)
+                                      retrain=self.retrain or dryrun.active(), **fit_kwargs)
         self.status[name] = status
         print(f"{name}: {status} ({path.relative_to(self.out) if path.is_relative_to(self.out) else path})")
         return history

@@ -30,6 +30,7 @@ import argparse
 import os
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
@@ -37,6 +38,21 @@ from common import dryrun
 from common.paths import PROFILE_ENV, PROFILES, REPO_ROOT, atomic_write_text, dry_run_root, output_root
 from common.report import (PAPERS, NotebookRun, build_scorecard, collect_results, read_runs, record_run,
                            runs_path, scorecard_path, utc_now)
+
+
+@contextmanager
+def _environment(values: dict[str, str]):
+    """Set environment variables for the duration of a block, then restore what was there."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def find_notebooks() -> list[Path]:
@@ -63,17 +79,9 @@ def run_notebook(path: Path, profile: str, kernel: str = "python3") -> Path:
 
     # The kernel inherits this process's environment: the profile, and text progress bars
     # (a widget's final state is not saved, so a saved widget reads "0/N" for ever).
-    before = {k: os.environ.get(k) for k in (PROFILE_ENV, TEXT_PROGRESS_ENV)}
-    os.environ.update({PROFILE_ENV: profile, TEXT_PROGRESS_ENV: "1"})
-    try:
+    with _environment({PROFILE_ENV: profile, TEXT_PROGRESS_ENV: "1"}):
         pm.execute_notebook(str(path), str(target), cwd=str(path.parent), kernel_name=kernel,
                             progress_bar=False, log_output=False)
-    finally:
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     nb = nbformat.read(target, as_version=4)
     kept = [c for c in nb.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
     if len(kept) != len(nb.cells):
@@ -101,12 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dry_run:
         if args.max_steps < 1 or args.max_eval < 1:
             p.error("--max-steps and --max-eval must be positive")
-        os.environ[dryrun.MAX_STEPS_ENV], os.environ[dryrun.MAX_EVAL_ENV] = str(args.max_steps), str(args.max_eval)
-        try:
+        caps = {dryrun.MAX_STEPS_ENV: str(args.max_steps), dryrun.MAX_EVAL_ENV: str(args.max_eval)}
+        with _environment(caps):
             return _run(args)
-        finally:
-            os.environ.pop(dryrun.MAX_STEPS_ENV, None)
-            os.environ.pop(dryrun.MAX_EVAL_ENV, None)
     if dryrun.active():
         p.error(f"${dryrun.MAX_STEPS_ENV} or ${dryrun.MAX_EVAL_ENV} is set: unset them, or pass --dry-run")
     return _run(args)

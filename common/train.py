@@ -37,7 +37,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
-DEVICES = ("auto", "cpu", "cuda", "cuda:N")
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -60,7 +60,10 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ValueError(f"device {device!r} does not exist; this machine has "
                              f"{torch.cuda.device_count()} CUDA device(s): cuda:0 to cuda:{torch.cuda.device_count() - 1}")
-    elif dev.type != "cpu":
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {device!r} was asked for, but MPS is not available on this machine; "
+                         "choose 'auto' or 'cpu'")
+    elif dev.type not in ("cpu", "mps"):
         raise ValueError(f"device {device!r} is not supported here; choose one of {', '.join(DEVICES)}")
     return dev
 
@@ -86,13 +89,13 @@ def make_optimizer(name: str, params: Iterable[torch.nn.Parameter], lr: float, *
 
 
 def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` computes bfloat16 natively: CUDA, or a CPU with avx512_bf16 or AMX.
+    """Whether ``device`` computes bfloat16 natively: a GPU that supports it, or a CPU with avx512_bf16 or AMX.
 
     Without them (an AVX2-only CPU) bfloat16 autocast is emulated and runs 2-10x slower
     than float32, so :func:`fit` falls back to float32 there.
     """
     if device.type == "cuda":
-        return True
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     try:
         flags = next((line for line in Path("/proc/cpuinfo").read_text().splitlines()
                       if line.startswith("flags")), "").split()
@@ -261,9 +264,9 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
       per epoch, against training examples seen (``tensorboard --logdir <log_dir>``); a
       resumed run appends the epochs it adds.
     - Under ``$AE_MAX_STEPS`` (the ``paper`` dry run, :mod:`common.dryrun`) training stops
-      after that many steps, spread over at most three short epochs (so per-epoch hooks,
-      validation and early stopping still run), and the measured step rate and the
-      uncapped step count are logged for the time estimate.
+      after at most that many steps in all, spread over at most three short epochs (so
+      per-epoch hooks, validation and early stopping still run), and the measured step
+      rate and the uncapped step count are logged for the time estimate.
     """
     if patience is not None and best_on is None:
         raise ValueError("patience needs best_on: the history key that early stopping watches")
@@ -296,9 +299,9 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
     step = start * len(train)
     max_steps = dryrun.max_steps()
     steps_run, capped = 0, False
-    if max_steps is not None:  # a dry run: at most max_steps steps, spread over at most 3 epochs
-        capped_epochs = max(1, min(epochs - start, dryrun.MAX_EPOCHS))
-        steps_per_epoch = -(-max_steps // capped_epochs)
+    if max_steps is not None:  # a dry run: at most max_steps steps in all, over at most MAX_EPOCHS epochs
+        capped_epochs = max(1, min(epochs, dryrun.MAX_EPOCHS, max_steps))
+        steps_per_epoch = max_steps // capped_epochs
     train_s = first_step_s = val_s = 0.0
     writer = None
     if log_dir is not None and start < epochs:
@@ -366,7 +369,7 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
                 best = {"value": value, "epoch": epoch,
                         "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
             stop = patience is not None and epoch - best["epoch"] >= patience
-        capped = max_steps is not None and epoch + 1 - start >= capped_epochs
+        capped = max_steps is not None and epoch + 1 >= capped_epochs
         if stop or capped or epoch + 1 == epochs:
             break
         save(epoch + 1, finished=False)
@@ -375,11 +378,13 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
     bar.close()
     if writer is not None:
         writer.close()
-    if steps_run:
+    if max_steps is not None and steps_run:
+        epochs_run = epoch + 1 - start
         dryrun.record_training(dryrun.TrainingTime(
-            name=desc, planned_steps=(epochs - start) * len(train), planned_epochs=epochs - start, steps=steps_run,
+            name=desc, planned_steps=epochs * len(train), planned_epochs=epochs, steps=steps_run,
+            epochs_run=epochs_run,
             seconds_per_step=(train_s - first_step_s) / (steps_run - 1) if steps_run > 1 else train_s,
-            val_seconds_per_epoch=val_s / (epoch + 1 - start) if val is not None else 0.0))
+            val_seconds_per_epoch=val_s / epochs_run if val is not None else 0.0))
     if best_on is not None and best["model"] is not None:
         model.load_state_dict(best["model"])
         history.best_epoch = int(best["epoch"])

@@ -35,7 +35,8 @@ datasets_of() {
 names=(); folders=()
 for nb in "$@"; do
   [ -f "$nb" ] || { echo "error: no such notebook: $nb" >&2; exit 2; }
-  for pair in $(datasets_of "$nb"); do
+  pairs=$(datasets_of "$nb") || exit 2
+  for pair in $pairs; do
     names+=("${pair%%:*}"); folders+=("${pair#*:}")
   done
 done
@@ -57,9 +58,5 @@ if [ "$mode" = full ] && ! $PY -c 'import torch, sys; sys.exit(not torch.cuda.is
 fi
 $PY -m common.reproduce "$@" --profile paper --dry-run
 [ "$mode" = dry ] && exit 0
-$PY -m common.reproduce "$1" --profile paper
-shift
-for nb in "$@"; do
-  $PY -m common.reproduce "$nb" --profile paper --continue-batch
-done
+$PY -m common.reproduce "$@" --profile paper
 echo "Done. Nothing was committed: review the notebooks, results and PDFs (git status), then commit them."

@@ -36,7 +36,7 @@ def test_a_capped_fit_takes_at_most_max_steps_over_three_epochs_and_logs_its_rat
     assert h.epochs == 3 and h.samples == [48, 96, 144]    # 3 steps of 16 per epoch: 9 steps in all
     assert len(h["val/loss"]) == 3                          # validation still runs every epoch
     (t,) = capped.training
-    assert (t.name, t.steps, t.planned_steps, t.planned_epochs) == ("tiny", 9, 1000, 50)
+    assert (t.name, t.steps, t.epochs_run, t.planned_steps, t.planned_epochs) == ("tiny", 9, 3, 1000, 50)
     assert t.seconds_per_step > 0 and t.val_seconds_per_epoch > 0
     assert t.estimate_s == pytest.approx(1000 * t.seconds_per_step + 50 * t.val_seconds_per_epoch)
     # the capped checkpoint is finished and stopped: a second call loads it and trains nothing more
@@ -44,12 +44,20 @@ def test_a_capped_fit_takes_at_most_max_steps_over_three_epochs_and_logs_its_rat
     assert again.samples == h.samples and len(capped.training) == 1
 
 
-def test_without_a_cap_fit_trains_every_step_and_still_logs_its_time(monkeypatch):
+def test_without_a_cap_fit_trains_every_step_and_logs_nothing(monkeypatch):
     monkeypatch.delenv(dryrun.MAX_STEPS_ENV, raising=False)
     monkeypatch.setattr(dryrun, "LOG", dryrun.Log())
     h = _fit(2)
-    assert h.samples == [320, 640] and dryrun.LOG.training[0].steps == 40
+    assert h.samples == [320, 640] and not dryrun.LOG.training
     assert not dryrun.active() and dryrun.summary() is None and dryrun.banner() == ""
+
+
+@pytest.mark.parametrize("cap, epochs, samples", [(10, 50, [48, 96, 144]), (1, 50, [16]), (4, 2, [32, 64])])
+def test_the_cap_is_never_exceeded(capped, monkeypatch, cap, epochs, samples):
+    """At most max_steps steps in all, over at most 3 epochs, however the cap divides."""
+    monkeypatch.setenv(dryrun.MAX_STEPS_ENV, str(cap))
+    assert _fit(epochs).samples == samples                # 16 examples a step
+    assert capped.training[0].steps == samples[-1] // 16 <= cap
 
 
 def test_bad_caps_are_refused_with_the_variable_named(monkeypatch):
@@ -69,7 +77,7 @@ def test_eval_size_cuts_only_when_capped_and_says_so(monkeypatch):
     assert [(e.what, e.full, e.used) for e in dryrun.LOG.evaluations] == [("test digits", 10_000, 500)]
 
 
-def test_a_dry_run_writes_under_build_and_keys_its_models_apart(monkeypatch, tmp_path):
+def test_a_dry_run_writes_under_build(monkeypatch):
     monkeypatch.delenv("AE_OUTPUT_DIR", raising=False)
     assert output_root("SB_VAE", "paper") == REPO_ROOT / "SB_VAE"
     monkeypatch.setenv(dryrun.MAX_STEPS_ENV, "5")
@@ -87,14 +95,14 @@ def test_the_scorecard_refuses_dry_run_results(tmp_path):
 
 def test_estimate_is_paper_steps_times_the_measured_rate_plus_the_rest():
     record = {"training": [
-        {"name": "a", "planned_steps": 1000, "planned_epochs": 10, "steps": 20, "seconds_per_step": 0.01,
-         "val_seconds_per_epoch": 0.5},
-        {"name": "b", "planned_steps": 500, "planned_epochs": 5, "steps": 20, "seconds_per_step": 0.02,
-         "val_seconds_per_epoch": 0.0}], "evaluations": [{"what": "x", "full": 10, "used": 5}]}
+        {"name": "a", "planned_steps": 1000, "planned_epochs": 10, "steps": 20, "epochs_run": 3,
+         "seconds_per_step": 0.01, "val_seconds_per_epoch": 0.5},
+        {"name": "b", "planned_steps": 500, "planned_epochs": 5, "steps": 20, "epochs_run": 3,
+         "seconds_per_step": 0.02, "val_seconds_per_epoch": 0.0}], "evaluations": [{"what": "x", "full": 10, "used": 5}]}
     e = dryrun.estimate(record, runtime_s=100.0)
     assert e["models"] == 2 and e["paper_steps"] == 1500 and e["evaluations_cut"] == 1
     assert e["training_s"] == pytest.approx(1000 * 0.01 + 10 * 0.5 + 500 * 0.02)
-    assert e["rest_s"] == pytest.approx(100.0 - (20 * 0.01 + 0.5 + 20 * 0.02))
+    assert e["rest_s"] == pytest.approx(100.0 - (20 * 0.01 + 3 * 0.5 + 20 * 0.02))
 
 
 def test_bad_device_and_profile_names_give_one_line_errors_with_the_choices():
@@ -143,7 +151,6 @@ def test_reproduce_dry_run_writes_apart_prints_an_estimate_and_leaves_no_scoreca
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, folder / "dry.ipynb")
     before = (folder / "dry.ipynb").read_text()
-    monkeypatch.setattr(reproduce, "REPO_ROOT", tmp_path)  # the scorecard's place, if one were (wrongly) built
     assert reproduce.main([str(folder / "dry.ipynb"), "--profile", "paper", "--dry-run", "--max-steps", "6",
                            "--max-eval", "50"]) == 0
     out = capsys.readouterr().out
@@ -156,7 +163,7 @@ def test_reproduce_dry_run_writes_apart_prints_an_estimate_and_leaves_no_scoreca
     assert results["dry_run"]["evaluations"] == [{"what": "test points", "full": 10000, "used": 50}]
     assert "DRY RUN" in (build / "SB_VAE" / "dry.ipynb").read_text()
     assert "dry run: no scorecard" in out and "| SB_VAE/dry.ipynb | 1 | 800 |" in out
-    assert not (build / "SCORECARD.md").exists() and not (tmp_path / "SCORECARD.md").exists()
+    assert not (build / "SCORECARD.md").exists()
     assert (build / "ESTIMATE.md").is_file()
     assert not dryrun.active()                                           # the runner restores the environment
 
@@ -173,3 +180,18 @@ def test_the_paper_profile_of_a_real_notebook_runs_to_its_end_under_the_dry_run(
     assert len(models) >= 5 and all(m["steps"] <= 60 for m in models)
     assert all(m["planned_steps"] > m["steps"] for m in models)        # the paper's runs are far longer
     assert "| DenoisingAE/RegularizedAE.ipynb |" in capsys.readouterr().out
+
+
+def test_under_the_dry_run_a_named_model_trains_afresh_every_time(capped, out_dir):
+    """A loaded checkpoint trains nothing and would drop out of the estimate; its key also names the cap."""
+    data = ImageSet(torch.zeros(64, 1, 2, 2, dtype=torch.uint8))
+    for _ in range(2):
+        run = Run("SB_VAE", "paper", 0, "cpu")
+        model = nn.Linear(4, 4)
+        run.train("m", model, lambda m, x, y: {"loss": m(x.flatten(1)).pow(2).mean()},
+                  data.batches(8), 10, optimizer=train.make_optimizer("adam", model.parameters(), 1e-3), config={},
+                  progress=False)
+        assert run.status == {"m": "trained"}
+    assert len(capped.training) == 2
+    state = torch.load(out_dir / "SB_VAE" / "checkpoints" / "paper" / "m.pt", weights_only=True)
+    assert state["stopped"] and state["epoch"] == 3
