@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from common import dryrun  # imports nothing of common: no circle
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: Environment variable that picks the profile when no parameter is injected (nbval).
@@ -90,8 +92,6 @@ def output_root(paper: str, profile: str) -> Path:
     ignored ``build/paper-check/``, so it can never overwrite committed results.
     ``$AE_OUTPUT_DIR`` overrides all of these.
     """
-    from common import dryrun
-
     if dryrun.active():
         return dry_run_root() / paper
     override = os.environ.get(OUTPUT_ENV)
@@ -124,8 +124,6 @@ class Run:
     tensorboard: bool = field(default_factory=lambda: os.environ.get(TENSORBOARD_ENV, "") == "1")
 
     def __post_init__(self) -> None:
-        from common import dryrun
-
         if self.profile not in PROFILES:
             raise ValueError(f"unknown profile {self.profile!r}; choose one of {', '.join(PROFILES)}")
         self.out.mkdir(parents=True, exist_ok=True)
@@ -160,7 +158,6 @@ class Run:
         :func:`common.train.fit` (``val``, ``best_on``, ``patience``, hooks, ...).
         The outcome is printed and kept in ``self.status[name]`` for the report.
         """
-        from common import dryrun
         from common.train import config_key, train_named
 
         if name in self.status:

@@ -108,7 +108,7 @@ def native_bf16(device: torch.device) -> bool:
 TEXT_PROGRESS_ENV = "AE_TEXT_PROGRESS"
 
 
-def progress_bar(iterable, **kwargs):
+def progress_bar(**kwargs):
     """A tqdm bar: a widget in an interactive notebook, text in a headless run (``$AE_TEXT_PROGRESS=1``).
 
     A widget's final state is not saved by papermill, so a committed notebook would show
@@ -121,7 +121,7 @@ def progress_bar(iterable, **kwargs):
         kwargs.setdefault("mininterval", 10.0)
     else:
         from tqdm.auto import tqdm
-    return tqdm(iterable, **kwargs)
+    return tqdm(**kwargs)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -308,7 +308,7 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(str(log_dir))
-    bar = progress_bar(None, desc=desc, disable=not progress, initial=start, total=epochs)
+    bar = progress_bar(desc=desc, disable=not progress, initial=start, total=epochs)
     for epoch in range(start, epochs):
         if before_step is not None:
             before_step(model, epoch)
