@@ -22,7 +22,7 @@ This module also holds the MNIST-derived benchmark variants (``rotate_digits``,
 ``random_background``). The filter statistics that put numbers on Figure 3 live in
 ``common.filters`` (the k-sparse paper uses them too) and are re-exported here.
 
-Every training function takes an optional ``run`` (:class:`common.paths.Run`) and a
+Every training function takes an optional ``run`` (:class:`common.run.Run`) and a
 ``name``: with them the model is trained through ``run.train`` (a named checkpoint that
 is reloaded when finished and resumed when interrupted, keyed by ``config``); without
 them it is trained by plain :func:`common.train.fit` (tests, quick experiments).

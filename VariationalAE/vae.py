@@ -321,7 +321,7 @@ def train_vae(train_set, test_set, image_shape: tuple[int, ...], hidden: int, z_
     evaluates the bound on ``test_set`` after each, so ``history.samples`` is Figure 2's
     horizontal axis and ``-history["val/loss"]`` its test curve.
 
-    With ``run`` (:class:`common.paths.Run`) and ``name`` the model is trained through
+    With ``run`` (:class:`common.run.Run`) and ``name`` the model is trained through
     ``run.train``: a finished checkpoint of the same configuration is reloaded, an
     unfinished one resumed (the chunked stream restores its position). The seconds are
     the training time recorded in the history (``time/s``), so they survive a reload.

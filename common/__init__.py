@@ -5,6 +5,7 @@ Datasets (`common.data`), the training loop (`common.train`), evaluation
 batch runner (`common.reproduce`). No paper's math lives here: each paper folder
 holds its own model and loss.
 """
-from common.paths import REPO_ROOT, Run, profile_from_env, select_profile
+from common.paths import REPO_ROOT, profile_from_env, select_profile
+from common.run import Run
 
 __all__ = ["REPO_ROOT", "Run", "profile_from_env", "select_profile"]

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 from common import dryrun  # imports nothing of common: no circle
 
@@ -100,85 +98,3 @@ def output_root(paper: str, profile: str) -> Path:
     if profile == "smoke":
         return REPO_ROOT / "build" / "smoke" / paper
     return REPO_ROOT / paper
-
-
-@dataclass
-class Run:
-    """One notebook run: its paper, profile, seed, device and output folders.
-
-    Create it in the notebook's second cell; it starts the clock that the report's
-    run time comes from.
-    """
-
-    paper: str
-    profile: str
-    seed: int
-    device: str
-    #: Ignore finished and unfinished checkpoints and train every model afresh.
-    retrain: bool = False
-    started: float = field(default_factory=time.time)
-    #: How each named model of this run was obtained: "loaded", "resumed" or "trained".
-    status: dict[str, str] = field(default_factory=dict)
-    #: Write TensorBoard scalars of every model this run trains to ``<out>/tensorboard/<profile>/<name>``
-    #: (off unless set, or unless ``$AE_TENSORBOARD=1``).
-    tensorboard: bool = field(default_factory=lambda: os.environ.get(TENSORBOARD_ENV, "") == "1")
-
-    def __post_init__(self) -> None:
-        if self.profile not in PROFILES:
-            raise ValueError(f"unknown profile {self.profile!r}; choose one of {', '.join(PROFILES)}")
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.plots.mkdir(parents=True, exist_ok=True)
-        if dryrun.active():
-            print(dryrun.banner())
-
-    @property
-    def out(self) -> Path:
-        return output_root(self.paper, self.profile)
-
-    @property
-    def plots(self) -> Path:
-        return self.out / "plots"
-
-    def checkpoint(self, name: str) -> Path:
-        """Path of a named checkpoint (ignored by git), one per profile."""
-        d = self.out / "checkpoints" / self.profile
-        d.mkdir(parents=True, exist_ok=True)
-        return d / f"{name}.pt"
-
-    def train(self, name: str, model, loss_fn, train, epochs: int, *, optimizer, config: Mapping[str, Any],
-              sources: Sequence[Any] = (), **fit_kwargs):
-        """Train the model called ``name``, or reload or resume it; return its ``History``.
-
-        ``config`` holds every setting that changes the result and is not visible in the
-        model, the optimizer or ``epochs`` (data name and size, noise level, beta, ...);
-        the run's seed and profile are added. ``sources`` are the paper modules whose
-        code the model depends on. If a finished checkpoint of exactly this key exists,
-        the model and its history are loaded and nothing trains; an unfinished one is
-        resumed; otherwise training starts. ``fit_kwargs`` go to
-        :func:`common.train.fit` (``val``, ``best_on``, ``patience``, hooks, ...).
-        The outcome is printed and kept in ``self.status[name]`` for the report.
-        """
-        from common.train import config_key, train_named
-
-        if name in self.status:
-            raise ValueError(f"model name {name!r} is used twice in this run; names key the checkpoints")
-        full = {**config, "seed": self.seed, "profile": self.profile,
-                "train_examples": getattr(train, "n", None), "batch_size": getattr(train, "batch_size", None)}
-        if hasattr(train, "n_batches"):  # Chunks: n is one chunk; key the data behind it and the chunk size
-            full.update(train_examples=train.batches.n, chunk_batches=train.n_batches)
-        if dryrun.max_steps() is not None:  # a capped model is never taken for a trained one
-            full["dry_run_max_steps"] = dryrun.max_steps()
-        key = config_key(full, model, optimizer, loss_fn, epochs, sources)
-        path = self.checkpoint(name)
-        if self.tensorboard:
-            fit_kwargs.setdefault("log_dir", self.out / "tensorboard" / self.profile / name)
-        # A dry run trains every model afresh, so that each one's step rate is measured (a loaded one trains nothing).
-        history, status = train_named(path, key, model, loss_fn, train, optimizer, epochs,
-                                      retrain=self.retrain or dryrun.active(), **fit_kwargs)
-        self.status[name] = status
-        print(f"{name}: {status} ({path.relative_to(self.out) if path.is_relative_to(self.out) else path})")
-        return history
-
-    @property
-    def elapsed_s(self) -> float:
-        return time.time() - self.started

@@ -22,15 +22,16 @@ import json
 import platform
 import subprocess
 from collections import Counter
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from PIL import Image as PILImage
 
 from common import dryrun
-from common.paths import PROFILES, REPO_ROOT, Run, atomic_write, atomic_write_text, output_root
+from common.paths import PROFILES, REPO_ROOT, atomic_write, atomic_write_text, output_root
+from common.run import Run
 
 PAPERS = ("DenoisingAE", "KsparseAE", "VariationalAE", "SB_VAE", "BetaVAE")
 VERDICTS = ("reproduced", "partly", "not reproduced", "not run")
@@ -193,6 +194,10 @@ class Results:
     #: Set only by a dry run (training or evaluation capped, ``common.dryrun``): its caps and timings.
     #: Such results are no measurement; the scorecard refuses them.
     dry_run: dict | None = None
+    #: The run's typed configuration as data (every learning rate, epoch count, batch size, optimizer).
+    config: dict = field(default_factory=dict)
+    #: Per named model: epochs, examples seen, best epoch, early stop, training seconds (``Run.models``).
+    models: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False)
@@ -283,8 +288,11 @@ def cpu_model() -> str:
 
 def finish(run: Run, title: str, citation: str, summary: str, claims: Sequence[Claim],
            figures: Sequence[Figure], setup: dict[str, str], deviations: Sequence[str],
-           metrics: dict | None = None, name: str | None = None) -> Results:
+           metrics: dict | None = None, name: str | None = None, config: Any = None) -> Results:
     """Write ``results.json`` and the PDF report for ``run``; return the results.
+
+    ``config`` is the notebook's typed configuration: a dataclass (nested ones too) or a
+    mapping of them; it is stored as plain data in ``results.json``.
 
     ``name`` (default: the paper's folder name) names the report and results files,
     for a folder with a second notebook.
@@ -295,7 +303,8 @@ def finish(run: Run, title: str, citation: str, summary: str, claims: Sequence[C
                       setup=dict(setup), claims=list(claims), figures=list(figures), deviations=list(deviations),
                       metrics=metrics or {}, versions=library_versions(), notebook=f"{name}.ipynb",
                       training=dict(run.status), commit=git_commit(), finished_at=utc_now(),
-                      dry_run=dryrun.summary())
+                      dry_run=dryrun.summary(), config=config_as_data(config),
+                      models={k: dict(v) for k, v in run.models.items()})
     for f in results.figures:
         if not (run.out / f.path).is_file():
             raise FileNotFoundError(f"figure {f.path} is not in {run.out}; save it before finishing")
@@ -304,6 +313,24 @@ def finish(run: Run, title: str, citation: str, summary: str, claims: Sequence[C
     build_pdf(results, run.out, run.out / f"{name}.pdf")
     atomic_write_text(results_path, results.to_json())
     return results
+
+
+def config_as_data(config: Any) -> dict:
+    """A dataclass, or a mapping of dataclasses and plain values, as JSON-ready data (tuples become lists)."""
+    def plain(v):
+        if is_dataclass(v) and not isinstance(v, type):
+            return {f.name: plain(getattr(v, f.name)) for f in fields(v)}
+        if isinstance(v, Mapping):
+            return {str(k): plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        return v
+    if config is None:
+        return {}
+    data = plain(config)
+    if not isinstance(data, dict):
+        raise TypeError(f"config must be a dataclass or a mapping, got {type(config).__name__}")
+    return data
 
 
 def claim_counts(claims: Sequence[Claim]) -> dict[str, dict[str, int]]:

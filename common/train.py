@@ -8,16 +8,13 @@ recorded beside it.
 """
 from __future__ import annotations
 
-import hashlib
-import inspect
-import json
 import os
 import random
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -140,6 +137,10 @@ class History:
     samples: list[int] = field(default_factory=list)
     #: With ``fit(best_on=...)``: the 0-based epoch whose weights the model holds at the end.
     best_epoch: int | None = None
+    #: Whether ``patience`` stopped training before the epoch cap (early stopping fired).
+    stopped_early: bool = False
+    #: Wall-clock seconds of training and validation, summed over every call that trained it (resumes add up).
+    seconds: float = 0.0
 
     def add(self, prefix: str, terms: dict[str, float]) -> None:
         for k, v in terms.items():
@@ -156,11 +157,13 @@ class History:
         return len(self.samples)
 
     def to_dict(self) -> dict:
-        return {"records": self.records, "samples": self.samples, "best_epoch": self.best_epoch}
+        return {"records": self.records, "samples": self.samples, "best_epoch": self.best_epoch,
+                "stopped_early": self.stopped_early, "seconds": self.seconds}
 
     @classmethod
     def from_dict(cls, d: dict) -> "History":
-        return cls({k: list(v) for k, v in d["records"].items()}, list(d["samples"]), d.get("best_epoch"))
+        return cls({k: list(v) for k, v in d["records"].items()}, list(d["samples"]), d.get("best_epoch"),
+                   bool(d.get("stopped_early", False)), float(d.get("seconds", 0.0)))
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -351,6 +354,7 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
             history.add("val", evaluate_terms(model, loss_fn, val))
             val_s += time.perf_counter() - t_val
         history.samples.append((history.samples[-1] if history.samples else 0) + seen)
+        history.seconds += time.perf_counter() - t_epoch  # training and validation, checkpointed each epoch
         if writer is not None:
             for k, v in history.records.items():
                 writer.add_scalar(k, v[-1], global_step=history.samples[-1])
@@ -388,6 +392,7 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
     if best_on is not None and best["model"] is not None:
         model.load_state_dict(best["model"])
         history.best_epoch = int(best["epoch"])
+    history.stopped_early = bool(stop)
     save(epoch + 1, finished=True, stopped=stop or capped)
     return history
 
@@ -407,68 +412,3 @@ def _raise_if_bad(first_bad: torch.Tensor, names: list[str], steps_per_epoch: in
             f"loss term {names[i]!r} became NaN or infinite at step {s} "
             f"(epoch {s // steps_per_epoch}, batch {s % steps_per_epoch}); training stopped. "
             f"Lower the learning rate, clip the term, or check the inputs; the last checkpoint is kept.")
-
-
-# ---------------------------------------------------------------------------
-# Named models: train once, resume after a kill, reload when finished
-# ---------------------------------------------------------------------------
-def config_key(config: dict, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable,
-               epochs: int, sources: Sequence[Any] = ()) -> str:
-    """A hash of everything that changes a trained model.
-
-    The caller's ``config`` (hyperparameters, data name and size, seed, profile), the
-    architecture (``repr(model)``), the optimizer's class and hyper-parameters, the
-    loss function's name, the number of epochs, and the source text of ``sources``
-    (the paper modules), so that editing the paper's code never silently reuses a
-    checkpoint trained by the old code.
-    """
-    hyper = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
-    src = [hashlib.sha256((inspect.getsource(m) if not isinstance(m, str) else m).encode()).hexdigest()
-           for m in sources]
-    blob = json.dumps({"config": config, "model": repr(model), "optimizer": type(optimizer).__name__,
-                       "hyper": hyper, "loss": getattr(loss_fn, "__qualname__", repr(loss_fn)),
-                       "epochs": epochs, "sources": src}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def set_aside(path: Path, why: str) -> Path:
-    """Rename an unusable checkpoint out of the way (never delete it) and warn, naming the file."""
-    aside = path.with_name(f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}.bad")
-    os.replace(path, aside)
-    warnings.warn(f"checkpoint {path} could not be used ({why}); moved it to {aside.name} and training afresh",
-                  stacklevel=3)
-    return aside
-
-
-def train_named(checkpoint: Path, key: str, model: nn.Module, loss_fn: LossFn, train: Batches,
-                optimizer: torch.optim.Optimizer, epochs: int, retrain: bool = False,
-                **fit_kwargs) -> tuple[History, str]:
-    """Train with :func:`fit` through ``checkpoint``, keyed by ``key``; return (history, status).
-
-    status is ``"loaded"`` when a finished checkpoint of this key existed (nothing
-    trains), ``"resumed"`` when an unfinished one did (training continues from its last
-    epoch), else ``"trained"``. A checkpoint of another key (stale: the configuration or
-    the code changed) is replaced; one that cannot be read (truncated, corrupt) is set
-    aside with a warning. ``retrain`` ignores any checkpoint. Use it through
-    :meth:`common.paths.Run.train`, which builds the key and the path.
-    """
-    checkpoint = Path(checkpoint)
-    status = "trained"
-    if checkpoint.is_file():
-        if retrain:
-            checkpoint.unlink()
-        else:
-            try:
-                state = load_checkpoint(checkpoint)
-                finished, stored = bool(state.get("finished")), state.get("key")
-                del state
-            except Exception as e:  # torch raises many kinds on a damaged zip/pickle
-                set_aside(checkpoint, f"{type(e).__name__}: {e}")
-            else:
-                if stored != key:
-                    checkpoint.unlink()  # trained under another configuration or older code
-                else:
-                    status = "loaded" if finished else "resumed"
-    history = fit(model, loss_fn, train, optimizer, epochs, checkpoint=checkpoint,
-                  checkpoint_meta={"key": key}, **fit_kwargs)
-    return history, status

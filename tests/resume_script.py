@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from common.data import Chunks, ImageSet
-from common.paths import Run
+from common.run import Run
 from common.report import Claim, finish, verdict
 from common.train import evaluate_terms, make_optimizer, seed_everything
 

@@ -164,7 +164,7 @@ def test_fine_tune_keeps_the_best_validation_epoch_and_stops_early():
 
 
 def test_run_stack_through_a_run_reloads_every_named_model(tmp_path, monkeypatch):
-    from common.paths import Run
+    from common.run import Run
     from DenoisingAE.denoising import run_stack
 
     monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))

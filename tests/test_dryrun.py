@@ -10,7 +10,8 @@ from torch import nn
 
 from common import dryrun, reproduce, train
 from common.data import ImageSet
-from common.paths import REPO_ROOT, Run, output_root, select_profile
+from common.paths import REPO_ROOT, output_root, select_profile
+from common.run import Run
 from common.report import Claim, Results, build_scorecard
 
 
@@ -125,7 +126,7 @@ import torch
 from torch import nn
 from common import dryrun
 from common.data import ImageSet
-from common.paths import Run
+from common.run import Run
 from common.report import Claim, finish, verdict
 from common.train import make_optimizer
 run = Run("SB_VAE", profile, 0, "cpu")

@@ -8,7 +8,8 @@ import pytest
 from pypdf import PdfReader
 
 from common import report
-from common.paths import Run, select_profile
+from common.paths import select_profile
+from common.run import Run
 from common.report import Claim, Figure
 
 

@@ -49,7 +49,7 @@ def test_in_place_run_leaves_no_injected_profile(tmp_path, out_dir, monkeypatch)
 
 _CLAIM_NOTEBOOK = """\
 import os
-from common.paths import Run
+from common.run import Run
 from common.report import Claim, finish, verdict
 run = Run("DenoisingAE", profile, 0, "cpu")
 measured = 0.3  # stands for a number the run measured

@@ -219,7 +219,7 @@ def test_manifold_variation_fails_a_collapsed_decoder():
 
 
 def test_train_vae_through_a_run_reloads_the_finished_model_and_its_training_time(tmp_path, monkeypatch):
-    from common.paths import Run
+    from common.run import Run
     from VariationalAE.vae import train_vae
 
     monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))

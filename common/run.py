@@ -1,0 +1,180 @@
+"""A notebook's run and its named models: train once, resume after a kill, reload when finished.
+
+:class:`Run` is created in a notebook's second cell: its paper, profile, seed and device,
+its output folders, and the clock the report's run time comes from. ``Run.train`` is the
+one way a notebook trains a model: it keys the checkpoint on everything that changes
+the result (:func:`config_key`), then trains, resumes or reloads it (:func:`train_named`).
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from common import dryrun
+from common.data import Batches
+from common.paths import PROFILES, TENSORBOARD_ENV, output_root
+from common.train import History, LossFn, fit, load_checkpoint
+
+
+def config_key(config: dict, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable,
+               epochs: int, sources: Sequence[Any] = ()) -> str:
+    """A hash of everything that changes a trained model.
+
+    The caller's ``config`` (hyperparameters, data name and size, seed, profile), the
+    architecture (``repr(model)``), the optimizer's class and hyper-parameters, the
+    loss function's name, the number of epochs, and the source text of ``sources``
+    (the paper modules), so that editing the paper's code never silently reuses a
+    checkpoint trained by the old code.
+    """
+    hyper = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+    src = [hashlib.sha256((inspect.getsource(m) if not isinstance(m, str) else m).encode()).hexdigest()
+           for m in sources]
+    blob = json.dumps({"config": config, "model": repr(model), "optimizer": type(optimizer).__name__,
+                       "hyper": hyper, "loss": getattr(loss_fn, "__qualname__", repr(loss_fn)),
+                       "epochs": epochs, "sources": src}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def set_aside(path: Path, why: str) -> Path:
+    """Rename an unusable checkpoint out of the way (never delete it) and warn, naming the file."""
+    aside = path.with_name(f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}.bad")
+    os.replace(path, aside)
+    warnings.warn(f"checkpoint {path} could not be used ({why}); moved it to {aside.name} and training afresh",
+                  stacklevel=3)
+    return aside
+
+
+def train_named(checkpoint: Path, key: str, model: nn.Module, loss_fn: LossFn, train: Batches,
+                optimizer: torch.optim.Optimizer, epochs: int, retrain: bool = False,
+                **fit_kwargs) -> tuple[History, str]:
+    """Train with :func:`fit` through ``checkpoint``, keyed by ``key``; return (history, status).
+
+    status is ``"loaded"`` when a finished checkpoint of this key existed (nothing
+    trains), ``"resumed"`` when an unfinished one did (training continues from its last
+    epoch), else ``"trained"``. A checkpoint of another key (stale: the configuration or
+    the code changed) is replaced; one that cannot be read (truncated, corrupt) is set
+    aside with a warning. ``retrain`` ignores any checkpoint. Use it through
+    :meth:`common.run.Run.train`, which builds the key and the path.
+    """
+    checkpoint = Path(checkpoint)
+    status = "trained"
+    if checkpoint.is_file():
+        if retrain:
+            checkpoint.unlink()
+        else:
+            try:
+                state = load_checkpoint(checkpoint)
+                finished, stored = bool(state.get("finished")), state.get("key")
+                del state
+            except Exception as e:  # torch raises many kinds on a damaged zip/pickle
+                set_aside(checkpoint, f"{type(e).__name__}: {e}")
+            else:
+                if stored != key:
+                    checkpoint.unlink()  # trained under another configuration or older code
+                else:
+                    status = "loaded" if finished else "resumed"
+    history = fit(model, loss_fn, train, optimizer, epochs, checkpoint=checkpoint,
+                  checkpoint_meta={"key": key}, **fit_kwargs)
+    return history, status
+
+
+@dataclass
+class Run:
+    """One notebook run: its paper, profile, seed, device and output folders.
+
+    Create it in the notebook's second cell; it starts the clock that the report's
+    run time comes from.
+    """
+
+    paper: str
+    profile: str
+    seed: int
+    device: str
+    #: Ignore finished and unfinished checkpoints and train every model afresh.
+    retrain: bool = False
+    started: float = field(default_factory=time.time)
+    #: How each named model of this run was obtained: "loaded", "resumed" or "trained".
+    status: dict[str, str] = field(default_factory=dict)
+    #: Write TensorBoard scalars of every model this run trains to ``<out>/tensorboard/<profile>/<name>``
+    #: (off unless set, or unless ``$AE_TENSORBOARD=1``).
+    tensorboard: bool = field(default_factory=lambda: os.environ.get(TENSORBOARD_ENV, "") == "1")
+    #: Progress bars for every model this run trains (``Run.train`` passes it to ``fit``).
+    progress: bool = True
+    #: What each named model's training amounted to, for the report's budget table:
+    #: epochs, examples seen, best epoch, whether early stopping fired, and seconds of training.
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ValueError(f"unknown profile {self.profile!r}; choose one of {', '.join(PROFILES)}")
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.plots.mkdir(parents=True, exist_ok=True)
+        if dryrun.active():
+            print(dryrun.banner())
+
+    @property
+    def out(self) -> Path:
+        return output_root(self.paper, self.profile)
+
+    @property
+    def plots(self) -> Path:
+        return self.out / "plots"
+
+    def checkpoint(self, name: str) -> Path:
+        """Path of a named checkpoint (ignored by git), one per profile."""
+        d = self.out / "checkpoints" / self.profile
+        d.mkdir(parents=True, exist_ok=True)
+        return d / f"{name}.pt"
+
+    def train(self, name: str, model, loss_fn, train, epochs: int, *, optimizer, config: Mapping[str, Any],
+              sources: Sequence[Any] = (), **fit_kwargs):
+        """Train the model called ``name``, or reload or resume it; return its ``History``.
+
+        ``config`` holds every setting that changes the result and is not visible in the
+        model, the optimizer or ``epochs`` (data name and size, noise level, beta, ...);
+        the run's seed and profile are added. ``sources`` are the paper modules whose
+        code the model depends on. If a finished checkpoint of exactly this key exists,
+        the model and its history are loaded and nothing trains; an unfinished one is
+        resumed; otherwise training starts. ``fit_kwargs`` go to
+        :func:`common.train.fit` (``val``, ``best_on``, ``patience``, hooks, ...); the
+        progress bar and its label default to the run's ``progress`` and ``name``.
+        The outcome is printed and kept in ``self.status[name]``, and the training's size
+        in ``self.models[name]``, for the report.
+        """
+        if name in self.status:
+            raise ValueError(f"model name {name!r} is used twice in this run; names key the checkpoints")
+        full = {**config, "seed": self.seed, "profile": self.profile,
+                "train_examples": getattr(train, "n", None), "batch_size": getattr(train, "batch_size", None)}
+        if hasattr(train, "n_batches"):  # Chunks: n is one chunk; key the data behind it and the chunk size
+            full.update(train_examples=train.batches.n, chunk_batches=train.n_batches)
+        if dryrun.max_steps() is not None:  # a capped model is never taken for a trained one
+            full["dry_run_max_steps"] = dryrun.max_steps()
+        key = config_key(full, model, optimizer, loss_fn, epochs, sources)
+        path = self.checkpoint(name)
+        fit_kwargs.setdefault("progress", self.progress)
+        fit_kwargs.setdefault("desc", name)
+        if self.tensorboard:
+            fit_kwargs.setdefault("log_dir", self.out / "tensorboard" / self.profile / name)
+        # A dry run trains every model afresh, so that each one's step rate is measured (a loaded one trains nothing).
+        history, status = train_named(path, key, model, loss_fn, train, optimizer, epochs,
+                                      retrain=self.retrain or dryrun.active(), **fit_kwargs)
+        self.status[name] = status
+        self.models[name] = {"epochs": history.epochs, "examples_seen": history.samples[-1] if history.samples else 0,
+                             "best_epoch": history.best_epoch, "stopped_early": history.stopped_early,
+                             "train_seconds": round(history.seconds, 1), "status": status}
+        print(f"{name}: {status} ({path.relative_to(self.out) if path.is_relative_to(self.out) else path})")
+        return history
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.time() - self.started
