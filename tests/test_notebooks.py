@@ -154,3 +154,71 @@ def test_claims_are_recorded_beside_their_evidence(path):
         assert len(per_cell) >= 3, f"all {sum(per_cell)} claims sit in {len(per_cell)} cell(s)"
     long = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and len(c.source.splitlines()) > 60]
     assert not long, f"cells {long} are over 60 lines; a reader wants short cells"
+
+
+# ---------------------------------------------------------------------------
+# No helper defined in a notebook reads a notebook global (issue 16): it takes what it needs
+# as arguments, so running cells out of order cannot change what it computes.
+# ---------------------------------------------------------------------------
+def _bound_in(fn: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> set[str]:
+    """Every name a function binds itself: parameters, assignments, loop and comprehension targets, nested defs."""
+    a = fn.args
+    names = {x.arg for x in (*a.posonlyargs, *a.args, *a.kwonlyargs)}
+    names |= {x.arg for x in (a.vararg, a.kwarg) if x is not None}
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node is not fn:
+            names.add(node.name)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(al.asname or al.name).split(".")[0] for al in node.names}
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+    return names
+
+
+def notebook_global_reads(source: str) -> list[str]:
+    """``"helper reads x"`` for each notebook global (not an import, function or class) a notebook function reads.
+
+    Named functions (``def``) only: an inline lambda handed straight to a call is an
+    expression of the cell it is written in, not a helper that other cells reuse.
+    """
+    import builtins
+
+    tree = ast.parse(source)
+    imported, defined, assigned = set(), set(), set()
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            imported |= {(al.asname or al.name).split(".")[0] for al in node.names}
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            assigned.add(node.id)
+    allowed = imported | defined | set(dir(builtins))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            bound = _bound_in(node)
+            for sub in ast.walk(node):
+                if (isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load) and sub.id not in bound
+                        and sub.id not in allowed and sub.id in assigned - bound):
+                    found.append(f"{node.name} reads {sub.id}")
+    return sorted(set(found))
+
+
+def test_the_global_reads_check_finds_a_global_and_passes_arguments():
+    src = "import math\nscale = 2\ndef f(x):\n    return math.sqrt(x) * scale\ndef g(x, scale):\n    return x * scale\n"
+    assert notebook_global_reads(src) == ["f reads scale"]
+    assert notebook_global_reads("n = 3\ndef h(r):\n    k = [n for n in range(r)]\n    return k\n") == []
+    assert notebook_global_reads("n = 3\ndef h(r):\n    def inner():\n        return n\n    return inner\n") \
+        == ["h reads n", "inner reads n"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_no_notebook_helper_reads_a_notebook_global(path):
+    nb = nbformat.read(path, as_version=4)
+    source = "\n".join(c.source for c in nb.cells if c.cell_type == "code" and not c.source.lstrip().startswith("%"))
+    assert notebook_global_reads(source) == [], "pass these as arguments (or move the helper to the paper's experiment.py)"
