@@ -316,38 +316,29 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
         if before_step is not None:
             before_step(model, epoch)
         model.train()
-        sums: dict[str, torch.Tensor] = {}
-        names: list[str] | None = None
-        first_bad = None
+        log: _TermLog | None = None
         seen = 0  # examples this epoch (fewer than train.n with drop_last)
         t_epoch, steps_before = time.perf_counter(), steps_run
         for x, y in train:
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 terms = loss_fn(model, x, y)
-            if names is None:
-                names = list(terms)
-                first_bad = torch.full((len(names),), -1, dtype=torch.long, device=device)
+            if log is None:
+                log = _TermLog(list(terms), check_every, device, len(train))
             optimizer.zero_grad(set_to_none=True)
             terms["loss"].backward()
             optimizer.step()
             if after_step is not None:
                 after_step(model)
-            vec = torch.stack([terms[k].detach().float() for k in names])
-            first_bad = torch.where((first_bad < 0) & ~torch.isfinite(vec), step, first_bad)
-            for k, v in zip(names, vec):
-                sums[k] = sums.get(k, 0) + v * len(x)
+            log.add(terms, len(x), step)
             seen += len(x)
             step += 1
             steps_run += 1
             if steps_run == 1:  # the first step pays for warm-up: timed apart, with one sync per fit
                 _synchronize(device)
                 first_step_s = time.perf_counter() - t_epoch
-            if step % check_every == 0 or step % len(train) == 0:
-                _raise_if_bad(first_bad, names, len(train))
             if max_steps is not None and steps_run - steps_before >= steps_per_epoch:
-                _raise_if_bad(first_bad, names, len(train))
                 break
-        history.add("train", {k: (v / seen).item() for k, v in sums.items()})  # .item() waits for the device
+        history.add("train", log.means(seen) if log is not None else {})  # waits for the device once per epoch
         train_s += time.perf_counter() - t_epoch
         if val is not None:
             t_val = time.perf_counter()
@@ -402,13 +393,49 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _raise_if_bad(first_bad: torch.Tensor, names: list[str], steps_per_epoch: int) -> None:
-    if bool((first_bad >= 0).any()):
-        bad = first_bad.clone()
-        bad[bad < 0] = torch.iinfo(torch.long).max
-        i = int(bad.argmin())
-        s = int(bad[i])
-        raise NonFiniteLossError(
-            f"loss term {names[i]!r} became NaN or infinite at step {s} "
-            f"(epoch {s // steps_per_epoch}, batch {s % steps_per_epoch}); training stopped. "
-            f"Lower the learning rate, clip the term, or check the inputs; the last checkpoint is kept.")
+class _TermLog:
+    """Each step's loss terms, kept on the device and checked and summed once every ``window`` steps.
+
+    A step only copies its terms into a row of a preallocated (window, terms) buffer: two
+    small kernels instead of a dozen, and no wait for the device. Every ``window`` steps (and
+    at the end of an epoch) the rows are checked for NaN or inf, which reads one flag on the
+    host, and added to the epoch's sums weighted by batch size. The first bad row names the
+    step, the first bad column the term.
+    """
+
+    def __init__(self, names: list[str], window: int, device: torch.device, steps_per_epoch: int) -> None:
+        self.names, self.steps_per_epoch = names, steps_per_epoch
+        self.rows = torch.empty(max(1, window), len(names), device=device)
+        self.sizes: list[int] = []
+        self.first_step = 0
+        self.total = torch.zeros(len(names), device=device)
+
+    def add(self, terms: dict[str, torch.Tensor], batch: int, step: int) -> None:
+        if not self.sizes:
+            self.first_step = step
+        self.rows[len(self.sizes)].copy_(torch.stack([terms[k].detach() for k in self.names]))
+        self.sizes.append(batch)
+        if len(self.sizes) == len(self.rows):
+            self.flush()
+
+    def flush(self) -> None:
+        """Check the rows filled since the last flush and add them to the sums; raise on a non-finite term."""
+        if not self.sizes:
+            return
+        rows = self.rows[:len(self.sizes)]
+        bad = ~torch.isfinite(rows)
+        if bool(bad.any()):
+            r, c = (int(i) for i in bad.nonzero()[0])  # row-major: the earliest step, then its first bad term
+            s = self.first_step + r
+            raise NonFiniteLossError(
+                f"loss term {self.names[c]!r} became NaN or infinite at step {s} "
+                f"(epoch {s // self.steps_per_epoch}, batch {s % self.steps_per_epoch}); training stopped. "
+                f"Lower the learning rate, clip the term, or check the inputs; the last checkpoint is kept.")
+        sizes = torch.tensor(self.sizes, dtype=rows.dtype).to(rows.device, non_blocking=True)
+        self.total += sizes @ rows
+        self.sizes = []
+
+    def means(self, seen: int) -> dict[str, float]:
+        """Per-example mean of each term over the epoch so far (reads the device)."""
+        self.flush()
+        return dict(zip(self.names, (self.total / seen).tolist()))
