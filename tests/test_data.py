@@ -20,15 +20,6 @@ def test_mnist_shapes_and_labels(mnist_available):
     assert train.y[:5].tolist() == [5, 0, 4, 1, 9] and test.y[:5].tolist() == [7, 2, 1, 0, 4]
 
 
-def test_mnist_validation_split_is_seeded_and_disjoint(mnist_available):
-    tr, va, te = data.mnist_splits(5000, seed=3)
-    tr2, va2, _ = data.mnist_splits(5000, seed=3)
-    assert len(tr) == 55_000 and len(va) == 5000 and len(te) == 10_000
-    assert torch.equal(va.x, va2.x)
-    _, va3, _ = data.mnist_splits(5000, seed=4)
-    assert not torch.equal(va.x, va3.x)
-
-
 def test_split_is_a_partition():
     x = ImageSet(torch.arange(100, dtype=torch.uint8).reshape(100, 1, 1, 1), torch.arange(100))
     a, b, c = data.split(x, [50, 30, 20], seed=0)
@@ -38,8 +29,7 @@ def test_split_is_a_partition():
         data.split(x, [50, 51], seed=0)
 
 
-def test_fashion_frey_punks_celeba():
-    assert data.load_fashion_mnist("test").x.shape == (10_000, 1, 28, 28)
+def test_frey_punks_celeba():
     frey = data.load_frey_face()
     assert frey.x.shape == (1965, 1, 28, 20) and frey.x.min() == 8 and frey.x.max() == 238
     punks = data.load_cryptopunks()
@@ -183,3 +173,11 @@ def test_chunks_restore_their_position_in_the_stream():
     assert chunks.batch_size == 4 and chunks.n == 20
     with pytest.raises(ValueError, match="7 minibatches"):
         fresh.load_state_dict({"pass_start": state["pass_start"], "taken": 8})
+
+
+def test_python_m_common_data_checks_from_the_command_line():
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "common.data", "check", "freyface", "nope"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1 and "freyface: ok" in done.stdout and "unknown dataset 'nope'" in done.stderr

@@ -67,3 +67,15 @@ def test_the_nan_guard_names_the_first_bad_step_wherever_it_falls_in_the_window(
     with pytest.raises(train.NonFiniteLossError, match=f"'kl' became NaN or infinite at step {bad_step} "):
         train.fit(model, loss, data.batches(32), train.make_optimizer("sgd", model.parameters(), 0.1), 2,
                   progress=False, check_every=3)
+
+
+def test_batches_slice_the_same_rows_as_fancy_indexing():
+    """Batches gathers each minibatch with index_select; x[idx] is the plain form."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (103, 1, 5, 5), generator=g, dtype=torch.uint8)
+    y = torch.arange(103)
+    batches = ImageSet(x, y).batches(10, seed=3)
+    order = torch.randperm(103, generator=torch.Generator().manual_seed(3))
+    for b, (xb, yb) in enumerate(batches):
+        idx = order[b * 10:(b + 1) * 10]
+        assert torch.equal(xb, x[idx].float() / 255) and torch.equal(yb, y[idx])

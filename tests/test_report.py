@@ -1,7 +1,9 @@
-"""results.json, the PDF report and the scorecard."""
+"""Claims and verdicts, results.json and its provenance, the PDF report, and the scorecard."""
 from __future__ import annotations
 
 import json
+import platform
+from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
 import pytest
@@ -9,8 +11,9 @@ from pypdf import PdfReader
 
 from common import report
 from common.paths import select_profile
-from common.run import Run
 from common.report import Claim, Figure
+from common.report import pdf as report_pdf
+from common.run import Run
 
 
 def _claims(ok: bool):
@@ -134,8 +137,8 @@ def test_a_failed_write_leaves_the_previous_files_whole(out_dir, monkeypatch):
         tmp.write_bytes(b"%PDF-1.4 half")
         raise KeyboardInterrupt  # as a kill in the middle of writing
 
-    real = report.atomic_write
-    monkeypatch.setattr(report, "atomic_write", lambda path, write: real(path, half_then_kill))
+    real = report_pdf.atomic_write
+    monkeypatch.setattr(report_pdf, "atomic_write", lambda path, write: real(path, half_then_kill))
     with pytest.raises(KeyboardInterrupt):
         _finish(run, ok=False)
     assert {p: p.read_bytes() for p in before} == before
@@ -246,3 +249,92 @@ def test_atomic_write_gives_the_mode_of_a_plain_open(tmp_path):
     plain.write_text("x")
     made = atomic_write(tmp_path / "atomic.txt", lambda tmp: tmp.write_text("x"))
     assert stat.S_IMODE(os.stat(made).st_mode) == stat.S_IMODE(os.stat(plain).st_mode)
+
+
+@dataclass(frozen=True)
+class _ModelConfig:
+    lr: float = 1e-3
+    epochs: int = 3
+    hidden: tuple[int, ...] = (500, 500)
+
+
+@dataclass(frozen=True)
+class _Config:
+    batch_size: int = 100
+    optimizer: str = "adam"
+    vae: _ModelConfig = field(default_factory=_ModelConfig)
+
+
+def _pdf_text(path) -> str:
+    return " ".join(" ".join(page.extract_text() for page in PdfReader(path).pages).split())
+
+
+def test_finish_stores_a_frozen_config_as_plain_data_and_the_pdf_shows_it_and_the_models(out_dir):
+    run = Run("DenoisingAE", "smoke", 0, "cpu")
+    run.models["sda-3"] = {"epochs": 7, "examples_seen": 70_000, "best_epoch": 4, "stopped_early": True,
+                           "train_seconds": 12.3, "status": "trained"}
+    res = _finish(run, config=_Config())
+    data = json.loads((out_dir / "DenoisingAE/results.json").read_text())
+    assert data["config"] == {"batch_size": 100, "optimizer": "adam",
+                              "vae": {"lr": 0.001, "epochs": 3, "hidden": [500, 500]}}  # tuples as lists
+    assert data["models"] == {"sda-3": run.models["sda-3"]}
+    assert report.Results.from_json(res.to_json()) == res
+    text = _pdf_text(out_dir / "DenoisingAE/DenoisingAE.pdf")
+    assert "Configuration" in text and "vae.lr 0.001" in text and "vae.hidden [500, 500]" in text
+    assert "batch_size 100" in text and "optimizer adam" in text
+    assert "examples seen" in text and "stopped early" in text
+    assert "sda-3 7 70,000 5 yes 12.3 trained" in text  # the best epoch counts from 1 in the PDF
+
+
+def test_the_pdf_leaves_out_empty_config_and_model_tables(out_dir):
+    run = Run("DenoisingAE", "smoke", 0, "cpu")
+    _finish(run)
+    text = _pdf_text(out_dir / "DenoisingAE/DenoisingAE.pdf")
+    assert "Configuration" not in text and "examples seen" not in text
+
+
+def test_config_as_data_takes_dataclasses_and_mappings_only():
+    assert report.config_as_data(None) == {}
+    assert report.config_as_data({"a": _ModelConfig(), "seed": 3}) == {
+        "a": {"lr": 0.001, "epochs": 3, "hidden": [500, 500]}, "seed": 3}
+    for bad in (3, [1, 2], "adam", _Config):  # _Config is the class, not an instance
+        with pytest.raises(TypeError, match="config must be a dataclass or a mapping"):
+            report.config_as_data(bad)
+
+
+def test_flat_config_joins_nested_keys_with_dots_and_writes_values_as_text():
+    assert report.flat_config({"vae": {"lr": 0.001, "sizes": [1, 2]}, "name": "x", "empty": {}, "off": None}) == {
+        "vae.lr": "0.001", "vae.sizes": "[1, 2]", "name": "x", "empty": "{}", "off": "None"}
+
+
+def test_figure_captions_are_numbered_once_and_keep_the_papers_number():
+    assert report.figure_caption(1, "a figure") == "Figure 1. a figure"
+    assert report.figure_caption(2, "Fig. 1, beta=1 (the VAE): the same traversals.") == \
+        "Figure 2 (the paper's Fig. 1). beta=1 (the VAE): the same traversals."
+    assert report.figure_caption(3, "Fig. 3(g, h): decoder means") == \
+        "Figure 3 (the paper's Fig. 3(g, h)). decoder means"
+    assert report.figure_caption(4, "Fig. 6 (left): the metric") == "Figure 4 (the paper's Fig. 6 (left)). the metric"
+    assert report.figure_caption(5, "Table 1: test error") == "Figure 5 (the paper's Table 1). test error"
+    assert report.figure_caption(6, "Figures of merit") == "Figure 6. Figures of merit"
+
+
+def test_the_pdf_numbers_figures_once_and_never_breaks_a_claim_id(out_dir):
+    run = Run("DenoisingAE", "smoke", 0, "cpu")
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    fig.savefig(run.plots / "f.png")
+    plt.close(fig)
+    claims = [Claim("F2-gauss-collapse", "the Gauss VAE collapses", "yes", "yes", "R4", report.verdict(True), "P"),
+              Claim("cae-closed-form", "the closed form", "-", "-", "by construction", "reproduced", kind="sanity")]
+    report.finish(run, "t", "c", "s", claims, [Figure("plots/f.png", "Fig. 1, beta=250: traversals"),
+                                               Figure("plots/f.png", "ours only")], {}, [])
+    raw = "".join(page.extract_text() for page in PdfReader(run.out / "DenoisingAE.pdf").pages)
+    assert "F2-gauss-collapse" in raw and "cae-closed-form" in raw  # each on one line of its cell
+    text = " ".join(raw.split())
+    assert "Figure 1 (the paper's Fig. 1). beta=250: traversals" in text and "Figure 2. ours only" in text
+    assert "Figure 1. Fig. 1" not in text
+
+
+def test_library_versions_name_the_cpu():
+    machine = report.library_versions()["machine"]
+    assert machine == f"{platform.machine()} ({report.cpu_model()})" and "unknown cpu" not in machine

@@ -7,7 +7,6 @@ import pytest
 import torch
 from torch import nn
 
-from common import run as run_module
 from common import train
 from common.data import ImageSet
 
@@ -163,7 +162,7 @@ def test_bf16_without_native_support_warns_and_trains_in_float32(monkeypatch):
 
 
 # ---------------------------------------------------------------------------
-# best_on / patience, and named models through Run.train
+# best_on / patience (named models through Run.train: tests/test_run.py)
 # ---------------------------------------------------------------------------
 def _model_and_opt(seed: int = 0, lr: float = 1e-2):
     train.seed_everything(seed)
@@ -187,82 +186,6 @@ def test_patience_without_best_on_is_an_error():
     model, opt = _model_and_opt()
     with pytest.raises(ValueError, match="best_on"):
         train.fit(model, _noisy_loss, _data().batches(32), opt, 2, patience=1, progress=False)
-
-
-def _named(tmp_path, monkeypatch, epochs=4, lr=1e-2, retrain=False, name="ae"):
-    from common.run import Run
-
-    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))
-    run = Run("TestPaper", "smoke", 0, "cpu", retrain=retrain)
-    model, opt = _model_and_opt(lr=lr)
-    data = _data()
-    h = run.train(name, model, _noisy_loss, data.batches(32, seed=0), epochs, optimizer=opt,
-                  config={"data": "random8x8", "n": 300}, val=data.batches(100, shuffle=False), progress=False)
-    after = torch.rand(3)  # what the notebook draws next must not depend on loaded vs trained
-    return run, model, h, after
-
-
-def test_run_train_loads_a_finished_model_and_retrains_on_change(tmp_path, monkeypatch):
-    run, m1, h1, r1 = _named(tmp_path, monkeypatch)
-    assert run.status == {"ae": "trained"}
-    run, m2, h2, r2 = _named(tmp_path, monkeypatch)
-    assert run.status == {"ae": "loaded"}
-    assert _same(h2, h1) and torch.equal(r1, r2)
-    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
-    run, _, h3, _ = _named(tmp_path, monkeypatch, lr=2e-2)  # a changed hyperparameter retrains
-    assert run.status == {"ae": "trained"} and h3["train/loss"] != h1["train/loss"]
-    run, _, _, _ = _named(tmp_path, monkeypatch, lr=2e-2, retrain=True)
-    assert run.status == {"ae": "trained"}
-
-
-def test_run_train_resumes_an_unfinished_model_to_the_same_history(tmp_path, monkeypatch):
-    _, _, full, _ = _named(tmp_path / "a", monkeypatch)
-    # stop after 2 of 4 epochs, as a kill would: the 2-epoch checkpoint is unfinished for a 4-epoch key
-    from common.run import Run
-    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path / "b"))
-    run = Run("TestPaper", "smoke", 0, "cpu")
-    model, opt = _model_and_opt()
-    data = _data()
-    key = run_module.config_key({"data": "random8x8", "n": 300, "seed": 0, "profile": "smoke", "train_examples": 300,
-                            "batch_size": 32}, model, opt, _noisy_loss, 4)
-
-    def kill_after_two(m, h):
-        if h.epochs == 2:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train.fit(model, _noisy_loss, data.batches(32, seed=0), opt, 4, val=data.batches(100, shuffle=False),
-                  checkpoint=run.checkpoint("ae"), checkpoint_meta={"key": key}, progress=False,
-                  after_epoch=kill_after_two)
-    # the hook raised before epoch 2 was saved: the checkpoint holds epoch 1
-    assert train.load_checkpoint(run.checkpoint("ae"))["epoch"] == 1
-    run, _, resumed, _ = _named(tmp_path / "b", monkeypatch)
-    assert run.status == {"ae": "resumed"}
-    assert _same(resumed, full)
-
-
-def test_a_truncated_checkpoint_is_set_aside_and_retrained(tmp_path, monkeypatch):
-    run, _, h1, _ = _named(tmp_path, monkeypatch)
-    path = run.checkpoint("ae")
-    path.write_bytes(path.read_bytes()[:100])
-    with pytest.warns(UserWarning, match="could not be used"):
-        run, _, h2, _ = _named(tmp_path, monkeypatch)
-    assert run.status == {"ae": "trained"} and _same(h2, h1)
-    assert len(list(path.parent.glob("ae.pt.*.bad"))) == 1
-
-
-def test_a_name_used_twice_in_one_run_is_an_error(tmp_path, monkeypatch):
-    from common.run import Run
-    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))
-    run = Run("TestPaper", "smoke", 0, "cpu")
-    data = _data()
-    for i in range(2):
-        model, opt = _model_and_opt()
-        if i:
-            with pytest.raises(ValueError, match="used twice"):
-                run.train("ae", model, _noisy_loss, data.batches(32), 1, optimizer=opt, config={}, progress=False)
-        else:
-            run.train("ae", model, _noisy_loss, data.batches(32), 1, optimizer=opt, config={}, progress=False)
 
 
 @pytest.mark.parametrize("stop_after", [1, 2, 4])
@@ -290,22 +213,6 @@ def test_fit_on_chunks_resumes_to_the_same_history(tmp_path, stop_after):
     assert all(torch.equal(a, b) for a, b in zip(m_full.state_dict().values(), m_resumed.state_dict().values()))
 
 
-def test_run_train_keys_a_chunked_stream_by_the_data_behind_it(tmp_path, monkeypatch):
-    """Chunks report one chunk as n; the key must still change with the training set's size."""
-    from common.data import Chunks
-    from common.run import Run
-
-    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))
-    statuses = []
-    for n in (200, 200, 300):
-        run = Run("TestPaper", "smoke", 0, "cpu")
-        model, opt = _model_and_opt()
-        run.train("ae", model, _noisy_loss, Chunks(_data(n).batches(32, seed=0), 2), 2, optimizer=opt,
-                  config={}, progress=False)
-        statuses.append(run.status["ae"])
-    assert statuses == ["trained", "loaded", "trained"]
-
-
 def test_log_dir_writes_every_history_term_per_epoch_that_tensorboard_reads_back(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -328,15 +235,3 @@ def test_without_log_dir_nothing_is_written(tmp_path, monkeypatch):
     train.fit(model, _noisy_loss, _data().batches(32), train.make_optimizer("adam", model.parameters(), 1e-3), 1,
               progress=False)
     assert not any(tmp_path.iterdir())  # no runs/ folder: TensorBoard is off by default
-
-
-def test_a_run_with_tensorboard_on_logs_each_named_model_apart(out_dir, monkeypatch):
-    from common.run import Run
-
-    monkeypatch.setenv("AE_TENSORBOARD", "1")
-    run = Run("SB_VAE", "smoke", 0, "cpu")
-    assert run.tensorboard and not Run("SB_VAE", "smoke", 0, "cpu", tensorboard=False).tensorboard
-    model = nn.Sequential(nn.Linear(64, 64))
-    run.train("tiny", model, _noisy_loss, _data().batches(32), 2,
-              optimizer=train.make_optimizer("adam", model.parameters(), 1e-3), config={}, progress=False)
-    assert list((out_dir / "SB_VAE" / "tensorboard" / "smoke" / "tiny").glob("events.out.tfevents.*"))
