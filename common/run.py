@@ -88,6 +88,33 @@ def train_named(checkpoint: Path, key: str, model: nn.Module, loss_fn: LossFn, t
     return history, status
 
 
+#: The convergence rule: converged when early stopping fired, or when the last ``TAIL`` of the
+#: epochs improved the watched metric's best value by less than ``SETTLED`` of it (relative).
+CONVERGENCE_TAIL, CONVERGENCE_SETTLED, CONVERGENCE_MIN_EPOCHS = 0.2, 0.005, 5
+
+
+def convergence(history: History, watched: str) -> dict[str, Any]:
+    """Whether training had converged, read off the history of the metric ``watched`` (minimised).
+
+    *converged*: early stopping fired, or the best value over the last 20% of the epochs
+    improves on the best before them by less than 0.5% of it. *still improving*: it improved
+    by more (the relative improvement is returned, so a reader sees how much). Fewer than 5
+    epochs cannot show a trend: *too short to tell*. Budget-bound verdicts are marked by it.
+    """
+    values = history.records.get(watched, [])
+    out: dict[str, Any] = {"watched": watched, "tail_improvement": None}
+    if history.stopped_early:
+        return {**out, "convergence": "converged", "why": "early stopping fired"}
+    if len(values) < CONVERGENCE_MIN_EPOCHS:
+        return {**out, "convergence": "too short to tell", "why": f"{len(values)} epochs of {watched}"}
+    cut = len(values) - max(1, round(CONVERGENCE_TAIL * len(values)))
+    before, tail = min(values[:cut]), min(values[cut:])
+    gain = (before - tail) / max(abs(before), 1e-12)
+    state = "converged" if gain < CONVERGENCE_SETTLED else "still improving"
+    return {**out, "convergence": state, "tail_improvement": round(gain, 5),
+            "why": f"best {watched} improved {100 * gain:.2f}% over the last {len(values) - cut} of {len(values)} epochs"}
+
+
 @dataclass
 class Run:
     """One notebook run: its paper, profile, seed, device and output folders.
@@ -169,9 +196,11 @@ class Run:
         history, status = train_named(path, key, model, loss_fn, train, optimizer, epochs,
                                       retrain=self.retrain or dryrun.active(), **fit_kwargs)
         self.status[name] = status
+        watched = fit_kwargs.get("best_on") or ("val/loss" if "val/loss" in history.records else "train/loss")
         self.models[name] = {"epochs": history.epochs, "examples_seen": history.samples[-1] if history.samples else 0,
                              "best_epoch": history.best_epoch, "stopped_early": history.stopped_early,
-                             "train_seconds": round(history.seconds, 1), "status": status}
+                             "train_seconds": round(history.seconds, 1), "status": status,
+                             **convergence(history, watched)}
         print(f"{name}: {status} ({path.relative_to(self.out) if path.is_relative_to(self.out) else path})")
         return history
 

@@ -116,15 +116,34 @@ def _plain_loss(model: nn.Module, x: torch.Tensor, y) -> dict[str, torch.Tensor]
 def test_run_train_records_each_models_epochs_examples_seen_and_early_stop(tmp_path, monkeypatch):
     run, _, h, _ = _named(tmp_path, monkeypatch)
     ae = run.models["ae"]
-    assert ae == {"epochs": 4, "examples_seen": 1200, "best_epoch": None, "stopped_early": False,
-                  "train_seconds": round(h.seconds, 1), "status": "trained"}
+    assert {k: ae[k] for k in ("epochs", "examples_seen", "best_epoch", "stopped_early", "train_seconds", "status")} \
+        == {"epochs": 4, "examples_seen": 1200, "best_epoch": None, "stopped_early": False,
+            "train_seconds": round(h.seconds, 1), "status": "trained"}
+    assert ae["convergence"] == "too short to tell" and ae["watched"] == "val/loss"  # 4 epochs show no trend
     model, _ = _model_and_opt()
     data = _data()
     # lr 0: validation never improves on epoch 0, so patience 1 stops after epoch 1
     run.train("still", model, _plain_loss, data.batches(32, seed=0), 10,
               optimizer=train.make_optimizer("sgd", model.parameters(), 0.0), config={},
               val=data.batches(100, shuffle=False), best_on="val/loss", patience=1, progress=False)
-    assert run.models["still"] == {"epochs": 2, "examples_seen": 600, "best_epoch": 0, "stopped_early": True,
-                                   "train_seconds": run.models["still"]["train_seconds"], "status": "trained"}
+    still = run.models["still"]
+    assert {k: still[k] for k in ("epochs", "examples_seen", "best_epoch", "stopped_early", "status")} \
+        == {"epochs": 2, "examples_seen": 600, "best_epoch": 0, "stopped_early": True, "status": "trained"}
+    assert still["convergence"] == "converged" and still["why"] == "early stopping fired"
     again, _, _, _ = _named(tmp_path, monkeypatch)  # a loaded model reports the training it had
     assert again.models["ae"] == {**ae, "status": "loaded"}
+
+
+def test_convergence_reads_early_stopping_and_the_tail_of_the_watched_metric():
+    from common.run import convergence
+    from common.train import History
+
+    stopped = History({"val/loss": [5.0, 4.0, 4.1, 4.2]}, [1, 2, 3, 4], best_epoch=1, stopped_early=True)
+    assert convergence(stopped, "val/loss")["convergence"] == "converged"
+    falling = History({"val/loss": [10.0 - i for i in range(10)]}, list(range(10)))
+    c = convergence(falling, "val/loss")
+    assert c["convergence"] == "still improving" and c["tail_improvement"] == pytest.approx(2.0 / 3.0, abs=1e-4)
+    flat = History({"val/loss": [10.0, 5.0, 4.0] + [3.0] * 7 + [2.999]}, list(range(11)))
+    assert convergence(flat, "val/loss")["convergence"] == "converged"
+    short = History({"train/loss": [3.0, 2.0]}, [1, 2])
+    assert convergence(short, "train/loss")["convergence"] == "too short to tell"

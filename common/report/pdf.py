@@ -39,12 +39,14 @@ def flat_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 def model_rows(models: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
     """One row per named model of ``Results.models``, headed; best epochs count from 1, as the text does."""
-    rows = [["model", "epochs", "examples seen", "best epoch", "stopped early", "seconds", "status"]]
+    rows = [["model", "epochs", "examples seen", "best epoch", "stopped early", "seconds", "status", "converged"]]
     for name, m in models.items():
         best, seen, seconds = m.get("best_epoch"), m.get("examples_seen"), m.get("train_seconds")
         rows.append([name, str(m.get("epochs", "")), "" if seen is None else f"{seen:,}",
                      "-" if best is None else str(best + 1), "yes" if m.get("stopped_early") else "no",
-                     "" if seconds is None else f"{seconds:.1f}", str(m.get("status", ""))])
+                     "" if seconds is None else f"{seconds:.1f}", str(m.get("status", "")),
+                     str(m.get("convergence", "")) + (f" ({100 * m['tail_improvement']:.1f}% in the last 20%)"
+                                                      if m.get("tail_improvement") is not None else "")])
     return rows
 
 
@@ -124,11 +126,12 @@ def build_pdf(results: Results, base: Path, path: Path) -> Path:
     if results.models:
         story += [Paragraph("Models", styles["Heading3"]),
                   Table([[p(v) for v in row] for row in model_rows(results.models)], style=grid, repeatRows=1,
-                        colWidths=[w * cm for w in (5.2, 1.4, 2.6, 1.8, 1.8, 1.8, 2.4)]),
+                        colWidths=[w * cm for w in (4.0, 1.3, 2.2, 1.5, 1.5, 1.6, 1.7, 3.2)]),
                   Spacer(1, 2), p("Epochs as trained (early stopping may end a model before its budget); the best "
                                   "epoch counts from 1 ('-': none was kept); seconds of training and validation; "
                                   "status: trained in this run, resumed from an unfinished checkpoint, or loaded "
-                                  "finished.", cell)]
+                                  "finished; converged: early stopping fired, or the watched metric's best improved "
+                                  "by under 0.5% over the last 20% of the epochs (common.run.convergence).", cell)]
 
     story += [Paragraph("Paper against ours", styles["Heading2"]),
               p("Confidence of the paper's value: " + "; ".join(f"[{k}] {v}" for k, v in CONFIDENCE.items())
