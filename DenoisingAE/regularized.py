@@ -12,14 +12,14 @@
   projects used in place of the paper's masking noise (``denoising.masking_noise``).
 
 The nonlinear variants all use :class:`DenoisingAE.denoising.TiedAutoencoder` with the
-cross-entropy against the clean input, so that only the regulariser differs.
+cross-entropy against the clean input, so that only the regulariser differs. What
+RegularizedAE.ipynb measures on them (distance from the identity, principal angles to
+PCA, reconstruction and code statistics) is in :mod:`DenoisingAE.experiment`.
 """
 from __future__ import annotations
 
-import math
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -54,35 +54,6 @@ def squared_error_loss(model: nn.Module, x: torch.Tensor, y=None) -> dict[str, t
     x = x.reshape(len(x), -1)
     sq = (model(x) - x).pow(2).sum(1).mean()
     return {"loss": sq, "sq_err": sq}
-
-
-def distance_from_identity(M: torch.Tensor, pixels: torch.Tensor | None = None) -> float:
-    """Relative Frobenius distance ||M - I||_F / ||I||_F = ||M - I||_F / sqrt(d).
-
-    With ``pixels``, the rows and columns are restricted to those pixels first (the
-    sub-matrix M[pixels][:, pixels] against the identity of that size): pixels that
-    never vary in the data get no gradient, so the map there stays at its init.
-    0 means M = I; a zero matrix gives 1.
-    """
-    M = M.detach().float().cpu()
-    if pixels is not None:
-        idx = pixels.cpu()
-        M = M[idx][:, idx]
-    return float(torch.linalg.matrix_norm(M - torch.eye(len(M))) / math.sqrt(len(M)))
-
-
-def pca_basis(x: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
-    """(d, k) orthonormal basis of the top-k principal subspace (scikit-learn PCA, centred data)."""
-    from sklearn.decomposition import PCA
-
-    return PCA(n_components=k, svd_solver="full", random_state=seed).fit(x).components_.T
-
-
-def principal_angles_deg(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Principal angles (degrees, largest first) between the column spaces of A and B (scipy)."""
-    from scipy.linalg import subspace_angles
-
-    return np.degrees(subspace_angles(np.asarray(A, dtype=np.float64), np.asarray(B, dtype=np.float64)))
 
 
 # ---------------------------------------------------------------------------
@@ -148,27 +119,3 @@ def regularized_loss(kind: str, strength: float) -> Callable:
 
     return loss_fn
 
-
-@torch.no_grad()
-def autoencoder_metrics(model: TiedAutoencoder, x: torch.Tensor, near_zero: float = 0.1,
-                        batch_size: int = 2000) -> dict[str, float]:
-    """Clean-input metrics on ``x`` (N, d): reconstruction error and code sparsity.
-
-    ``rec_ce``: cross-entropy L_H(x, z) in nats per example; ``rec_mse``: squared
-    error per example; ``mean_code``: mean activation of y; ``near_zero_share``: share
-    of code values y_j below ``near_zero``; ``jacobian_fro2``: mean ||J||_F^2.
-    """
-    model.eval()
-    ce = mse = code_sum = below = jac = 0.0
-    n = len(x)
-    for xb in x.split(batch_size):
-        xb = xb.reshape(len(xb), -1)
-        yb = model.encode(xb)
-        logits = model.decode_logits(yb)
-        ce += float(cross_entropy(logits, xb).sum())
-        mse += float((torch.sigmoid(logits) - xb).pow(2).sum())
-        code_sum += float(yb.mean(1).sum())
-        below += float((yb < near_zero).float().mean(1).sum())
-        jac += float(contractive_penalty(model, yb).sum())
-    return {"rec_ce": ce / n, "rec_mse": mse / n, "mean_code": code_sum / n, "near_zero_share": below / n,
-            "jacobian_fro2": jac / n}

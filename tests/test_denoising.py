@@ -1,14 +1,24 @@
-"""Tests for DenoisingAE.denoising: masking noise, the tied dA, stacking, the derived data, filter statistics."""
+"""Tests for DenoisingAE: masking noise and the tied dA (denoising), stacking, model selection and the
+derived data (experiment), and the notebooks' configurations (config)."""
+import dataclasses
 import math
 
 import pytest
 import torch
 
 from common.data import Batches, ImageSet
-from common.filters import active_pixels, near_uniform_share, smoothness, spatial_spread
-from DenoisingAE.denoising import (StackedClassifier, TiedAutoencoder, dae_loss, masking_noise, n_masked,
-                                   error_rate, pretrain_stack, random_background, rotate_digits, select_by_validation,
-                                   StackRun)
+from common.run import Run
+from DenoisingAE.config import (CONFIGS, REGULARIZED_CONFIGS, DenoisingAEConfig, RegularizedAEConfig, config_for,
+                                regularized_config_for)
+from DenoisingAE.denoising import StackedClassifier, TiedAutoencoder, dae_loss, masking_noise, n_masked
+from DenoisingAE.experiment import (Benchmark, StackRun, error_rate, fine_tune, pretrain_stack, random_background,
+                                    rotate_digits, run_stack, select_by_validation, stack_on, stack_summary)
+
+
+def _run(tmp_path, monkeypatch) -> Run:
+    """A smoke Run whose checkpoints go to ``tmp_path``: every model trains through ``run.train``."""
+    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))
+    return Run("DenoisingAE", "smoke", 0, "cpu", progress=False)
 
 
 @pytest.mark.parametrize("nu", [0.1, 0.25, 0.5, 0.9])
@@ -91,10 +101,12 @@ def test_dae_loss_targets_the_clean_input_and_training_lowers_it():
     assert loss(m, x)["loss"].item() < 0.8 * first
 
 
-def test_pretrain_stack_feeds_clean_codes_and_classifier_copies_encoders():
+def test_pretrain_stack_feeds_clean_codes_and_classifier_copies_encoders(tmp_path, monkeypatch):
     torch.manual_seed(0)
     x = torch.rand(200, 30)
-    layers = pretrain_stack(x, [20, 10], nu=0.25, epochs=1, lr=1e-3, batch_size=50, seed=0)
+    run = _run(tmp_path, monkeypatch)
+    layers = pretrain_stack(run, "toy", x, [20, 10], nu=0.25, epochs=1, lr=1e-3, batch_size=50, seed=0)
+    assert set(run.status) == {"toy_layer1", "toy_layer2"}
     assert [(l.d, l.h) for l in layers] == [(30, 20), (20, 10)]
     net = StackedClassifier(layers, n_classes=4)
     with torch.no_grad():
@@ -125,21 +137,6 @@ def test_derived_variants():
     assert bool(((ratio > 0.8) & (ratio < 1.2)).all())
 
 
-def test_filter_statistics_separate_noise_blobs_and_spread():
-    torch.manual_seed(0)
-    noise = torch.rand(20, 784) - 0.5
-    rr, cc = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
-    blob = torch.exp(-((rr - 14) ** 2 + (cc - 10) ** 2) / 8).reshape(1, -1).repeat(20, 1)
-    wide = torch.exp(-((rr - 14) ** 2 + (cc - 14) ** 2) / 80).reshape(1, -1).repeat(20, 1)
-    assert near_uniform_share(noise) == 1.0
-    assert near_uniform_share(blob + 0.01 * noise) == 0.0
-    assert float(smoothness(noise).abs().max()) < 0.15
-    r_blob, r_wide, r_noise = (float(spatial_spread(w).median()) for w in (blob, wide, noise))
-    assert r_blob < 3 < r_wide < r_noise
-    pix = active_pixels(torch.cat([torch.zeros(5, 784), blob[:5]]))
-    assert 0 < len(pix) < 784
-
-
 def _toy_classification(seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(300, 16, generator=g)
@@ -147,13 +144,12 @@ def _toy_classification(seed: int = 0):
     return x, y
 
 
-def test_fine_tune_keeps_the_best_validation_epoch_and_stops_early():
-    from DenoisingAE.denoising import fine_tune
-
+def test_fine_tune_keeps_the_best_validation_epoch_and_stops_early(tmp_path, monkeypatch):
     x, y = _toy_classification()
-    layers = pretrain_stack(x[:200], [12], nu=0.0, epochs=1, lr=1e-2, batch_size=50, seed=0)
-    ft = fine_tune(layers, Batches(x[:200], y[:200], 50, seed=0), x[200:], y[200:], epochs=40, lr=3e-2, seed=0,
-                   patience=3)
+    run = _run(tmp_path, monkeypatch)
+    layers = pretrain_stack(run, "toy", x[:200], [12], nu=0.0, epochs=1, lr=1e-2, batch_size=50, seed=0)
+    ft = fine_tune(run, "toy_finetune", layers, Batches(x[:200], y[:200], 50, seed=0), x[200:], y[200:], epochs=40,
+                   lr=3e-2, seed=0, patience=3)
     assert ft.val_error == min(ft.val_curve)
     assert ft.val_curve[ft.best_epoch - 1] == ft.val_error
     # early stopping: at most `patience` epochs after the best one, and the model holds the best epoch's weights
@@ -164,19 +160,54 @@ def test_fine_tune_keeps_the_best_validation_epoch_and_stops_early():
 
 
 def test_run_stack_through_a_run_reloads_every_named_model(tmp_path, monkeypatch):
-    from common.run import Run
-    from DenoisingAE.denoising import run_stack
-
-    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))
     x, y = _toy_classification()
     outcomes = []
     for _ in range(2):
-        run = Run("DenoisingAE", "smoke", 0, "cpu")
+        run = _run(tmp_path, monkeypatch)
         torch.manual_seed(0)
-        r = run_stack(x[:200], Batches(x[:200], y[:200], 50, seed=0),
+        r = run_stack(run, "toy", x[:200], Batches(x[:200], y[:200], 50, seed=0),
                       x[200:], y[200:], [12, 8], nu=0.25, pre_epochs=1, pre_lr=1e-2, ft_epochs=3, ft_lr=1e-2,
-                      batch_size=50, seed=0, run=run, name="toy", config={"data": "toy"})
+                      batch_size=50, seed=0, config={"data": "toy"})
         outcomes.append((dict(run.status), r.val_curve, r.best_epoch, error_rate(r.model, x[200:], y[200:])))
     assert set(outcomes[0][0]) == {"toy_layer1", "toy_layer2", "toy_finetune"}
     assert set(outcomes[0][0].values()) == {"trained"} and set(outcomes[1][0].values()) == {"loaded"}
     assert outcomes[0][1:] == outcomes[1][1:]
+
+
+def test_stack_on_names_its_models_tests_them_and_the_summary_selects_on_validation(tmp_path, monkeypatch):
+    run = _run(tmp_path, monkeypatch)
+    g = torch.Generator().manual_seed(0)
+    data = ImageSet(torch.randint(0, 256, (140, 1, 4, 4), generator=g, dtype=torch.uint8), torch.arange(140) % 2)
+    splits = (data.subset(slice(0, 80)), data.subset(slice(80, 100)), data.subset(slice(100, 140)))
+    bench = Benchmark.on_device("rot", splits, "cpu", draw_seed=0)
+    assert bench.key == {"data": "mnist-rot", "split": [80, 20, 40], "draw_seed": 0}
+    cfg = dataclasses.replace(CONFIGS["smoke"].stack, sizes=(6,), batch_size=20)
+    assert cfg.epochs_for("rot") == (1, 2) and cfg.epochs_for("basic") == (1, 3)
+    saa = [stack_on(run, bench, cfg, 0.0, s) for s in (0, 1)]
+    sda = [stack_on(run, bench, cfg, 0.25, 0)]
+    assert {"stack_rot_nu00_s0_finetune", "stack_rot_nu00_s1_layer1", "stack_rot_nu25_s0_finetune"} <= set(run.status)
+    assert all(0 <= r.test_error <= 100 and len(r.val_curve) <= 2 for r in saa + sda)
+    out = stack_summary(saa, sda, sda, len(bench.y_test), *cfg.epochs_for("rot"))
+    best = select_by_validation(saa)
+    assert out["SAA-3"]["seed"] == best.seed and out["SAA-3"]["test_error"] == best.test_error
+    lo, hi = out["SdA-3"]["ci95"]
+    assert lo <= out["SdA-3"]["test_error"] <= hi
+    assert out["seeds"]["SAA-3"] == [r.test_error for r in saa] and (out["pre_epochs"], out["ft_epochs"]) == (1, 2)
+    assert set(out["val_by_run"]) == {"SAA seed 0", "SAA seed 1", "SdA nu=0.25"}
+
+
+def test_configs_hold_every_profile_frozen_and_name_the_choices_on_a_typo():
+    assert set(CONFIGS) == set(REGULARIZED_CONFIGS) == {"smoke", "standard", "paper"}
+    assert isinstance(config_for("standard"), DenoisingAEConfig)
+    assert isinstance(regularized_config_for("paper"), RegularizedAEConfig)
+    standard = config_for("standard")
+    assert (standard.filters.n_images, standard.filters.epochs, standard.filters.lr) == (20000, 20, 3e-3)
+    assert standard.stack.sizes == (500, 500, 500) and standard.stack.nu_grid == (0.1, 0.25, 0.4)
+    assert (standard.stack.pre_lr, standard.stack.ft_lr, standard.stack.ft_patience) == (3e-3, 1e-3, 8)
+    assert config_for("paper").stack.batch_size == 20 and regularized_config_for("smoke").epochs == 1
+    assert all(c.filters.optimizer == c.stack.optimizer == "adam" for c in CONFIGS.values())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        standard.stack.ft_lr = 1.0
+    for pick in (config_for, regularized_config_for):
+        with pytest.raises(ValueError, match="smoke, standard, paper"):
+            pick("standrad")

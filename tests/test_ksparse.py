@@ -1,12 +1,18 @@
-"""Tests for KsparseAE.ksparse (top-k by value, the tied model, the schedule, dead units) and the
-softmax regression in common.evaluate that Table 1's classifier uses."""
+"""Tests for KsparseAE.ksparse (top-k by value, the tied model, the schedule, dead units), the notebook's
+training and encoding (KsparseAE.experiment) and configuration (KsparseAE.config), and the softmax
+regression in common.evaluate that Table 1's classifier uses."""
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from common.evaluate import error_interval, softmax_regression_error
+from common.run import Run
 from common.train import fit, make_optimizer
 from common.data import Batches
+from KsparseAE.config import CONFIGS, KsparseConfig, config_for
+from KsparseAE.experiment import encoded, train_ksparse
 from KsparseAE.ksparse import (K_START, KSparseAutoencoder, dead_units, n_features_kept, scheduled_k,
                                sparsity_schedule, squared_error, top_k, top_k_support, win_counts, with_k)
 
@@ -121,6 +127,41 @@ def test_training_lowers_the_error_and_the_schedule_reaches_the_target():
     opt = make_optimizer("adam", m.parameters(), lr=3e-3)
     h = fit(m, squared_error, Batches(x, None, 50), opt, 6, progress=False, before_step=sparsity_schedule(6, 40))
     assert h["train/loss"][-1] < h["train/loss"][0] and m.k == 5
+
+
+def test_train_ksparse_trains_a_named_copy_of_init_through_the_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))
+    torch.manual_seed(0)
+    x = (torch.rand(200, 64) < 0.2).float()
+    init = KSparseAutoencoder(64, 120, k=100, generator=torch.Generator().manual_seed(0))
+    w0 = init.W.detach().clone()
+    cfg = dataclasses.replace(CONFIGS["smoke"], epochs=4, lr=3e-3)
+    results = []
+    for _ in range(2):
+        run = Run("KsparseAE", "smoke", 0, "cpu", progress=False)
+        m, h = train_ksparse(run, init, 5, True, Batches(x, None, 50, seed=0), cfg)
+        m2, _ = train_ksparse(run, init, 5, False, Batches(x, None, 50, seed=0), cfg)
+        results.append((dict(run.status), h["train/loss"], m.W.detach().clone()))
+    assert set(results[0][0]) == {"ksparse_k5", "ksparse_k5_nosched"}
+    assert set(results[0][0].values()) == {"trained"} and set(results[1][0].values()) == {"loaded"}
+    assert results[0][1] == results[1][1] and torch.equal(results[0][2], results[1][2])
+    assert m.k == m.k_target == 5 and torch.equal(init.W, w0)            # init is copied, never trained
+    assert h["train/loss"][-1] < h["train/loss"][0]
+    ftr, fte = encoded(lambda xb: m.features(xb, 2), x[:150], x[150:])
+    assert ftr.shape == (150, 120) and fte.shape == (50, 120)
+    assert torch.equal((fte != 0).sum(1), torch.full((50,), 10))
+
+
+def test_config_holds_every_profile_with_its_optimizer():
+    assert set(CONFIGS) == {"smoke", "standard", "paper"} and isinstance(config_for("smoke"), KsparseConfig)
+    standard, paper = config_for("standard"), config_for("paper")
+    assert (standard.optimizer, standard.lr, standard.momentum, standard.epochs) == ("adam", 1e-3, None, 6)
+    assert (paper.optimizer, paper.lr, paper.momentum, paper.epochs) == ("sgd", 0.01, 0.9, 5000)
+    assert standard.ks == (70, 40, 25, 10) and standard.batch_size == 100 and standard.dae_lr == 1e-3
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        standard.lr = 1.0
+    with pytest.raises(ValueError, match="smoke, standard, paper"):
+        config_for("fast")
 
 
 # --- common.evaluate.softmax_regression_error (Table 1's logistic regression) -------------

@@ -1,4 +1,5 @@
-"""Tests for DenoisingAE.regularized: the contractive penalty against autograd, linear AEs, the losses."""
+"""Tests for DenoisingAE.regularized (the contractive penalty against autograd, linear AEs, the losses) and
+the RegularizedAE notebook's measurements in DenoisingAE.experiment."""
 import math
 
 import numpy as np
@@ -6,9 +7,9 @@ import pytest
 import torch
 
 from DenoisingAE.denoising import TiedAutoencoder
-from DenoisingAE.regularized import (LinearAutoencoder, autoencoder_metrics, contractive_penalty,
-                                     distance_from_identity, dropout_noise, jacobian_frobenius_autograd,
-                                     pca_basis, principal_angles_deg, regularized_loss, squared_error_loss)
+from DenoisingAE.experiment import autoencoder_metrics, distance_from_identity, pca_basis, principal_angles_deg
+from DenoisingAE.regularized import (LinearAutoencoder, contractive_penalty, dropout_noise,
+                                     jacobian_frobenius_autograd, regularized_loss, squared_error_loss)
 
 
 @pytest.mark.parametrize("d,h", [(784, 50), (30, 60)])

@@ -1,14 +1,22 @@
-"""Tests of the stick-breaking VAE's latent, KL, importance weights and kNN (SB_VAE/sbvae.py)."""
+"""Tests of the stick-breaking VAE: the Kumaraswamy sampler and KL (SB_VAE/kumaraswamy.py), the
+latent, the models and importance weights (SB_VAE/sbvae.py), the KL checks, kNN and training
+recipes (SB_VAE/experiment.py) and the configurations (SB_VAE/config.py)."""
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from SB_VAE.sbvae import (KUMARASWAMY_FLOOR, GaussVAE, StickBreakingVAE, collapsed_dims, kl_error_grid,
-                          knn_errors, kumaraswamy_kl, kumaraswamy_kl_monte_carlo, kumaraswamy_log_v,
-                          kumaraswamy_mean_log_1mv, negative_bound_loss, stick_breaking_log_weights)
+from common.bernoulli import BernoulliDecoder
+from common.data import ImageSet
 from common.evaluate import importance_sampled_log_likelihood
+from common.gaussian import gaussian_kl, gaussian_kl_per_latent
+from common.run import Run
+from SB_VAE.config import CONFIGS, Training, config_for
+from SB_VAE.experiment import (collapsed_dims, errors_text, kl_error_grid, knn_errors, kumaraswamy_kl_monte_carlo,
+                               largest_gap, mean_kl_per_dim, train_frey, train_mnist, weakest_k)
+from SB_VAE.kumaraswamy import kumaraswamy_kl, kumaraswamy_log_v, kumaraswamy_mean_log_1mv
+from SB_VAE.sbvae import KUMARASWAMY_FLOOR, GaussVAE, StickBreakingVAE, negative_bound_loss, stick_breaking_log_weights
 
 GRID = [0.3, 1.0, 3.0, 10.0]
 D = torch.float64
@@ -170,3 +178,53 @@ def test_collapsed_dims_counts_below_threshold():
 def test_terms_must_be_positive():
     with pytest.raises(ValueError):
         kumaraswamy_kl(t(1.0), t(1.0), 1.0, 5.0, terms=0)
+
+
+def test_models_use_the_shared_relu_bernoulli_decoder_and_the_shared_gaussian_kl():
+    torch.manual_seed(0)
+    x = torch.rand(6, 12)
+    for model in (GaussVAE(x_dim=12, hidden=8, z_dim=5), StickBreakingVAE(x_dim=12, hidden=8, truncation=5)):
+        assert isinstance(model.decoder, BernoulliDecoder) and model.decoder.activation == "relu"
+    gauss = GaussVAE(x_dim=12, hidden=8, z_dim=5)
+    mu, logvar = gauss.posterior(x)
+    torch.testing.assert_close(gauss.kl_per_dim(x), gaussian_kl_per_latent(mu, logvar))
+    torch.testing.assert_close(gauss.kl_per_dim(x).sum(-1), gaussian_kl(mu, logvar))
+    torch.testing.assert_close(mean_kl_per_dim(gauss, x, batch_size=4), gaussian_kl_per_latent(mu, logvar).mean(0))
+
+
+def test_knn_claim_helpers():
+    ours, other = {3: 9.0, 5: 8.0, 10: 7.5}, {3: 30.0, 5: 9.0, 10: 20.0}
+    assert errors_text(ours, (3, 5, 10)) == "9.00 / 8.00 / 7.50"
+    assert weakest_k(other, ours, (3, 5, 10), 10000) == 5          # the smallest margin
+    assert largest_gap(ours, (9.34, 8.65, 8.90), (3, 5, 10)) == pytest.approx(1.4)
+
+
+def test_training_recipes_go_through_a_run_and_reload(tmp_path, monkeypatch):
+    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))
+    g = torch.Generator().manual_seed(0)
+    data = ImageSet(torch.randint(0, 256, (300, 1, 4, 3), generator=g, dtype=torch.uint8), torch.arange(300) % 3, "toy")
+    train, val = data.subset(slice(0, 200)), data.subset(slice(200, 300))
+    out = []
+    for _ in range(2):
+        run = Run("SB_VAE", "smoke", 0, "cpu", progress=False)
+        torch.manual_seed(0)
+        sb, gauss = StickBreakingVAE(12, 8, 4), GaussVAE(12, 8, 4)
+        h_sb = train_mnist(run, "sb", sb, train, val, Training(epochs=3, patience=1), "cpu")
+        h_g = train_frey(run, "gauss", gauss, train, val, Training(epochs=2), "cpu")
+        assert not sb.training
+        out.append((dict(run.status), h_sb.to_dict()["records"], h_g.epochs, sb.decoder.out.weight.detach().clone()))
+    assert out[0][0] == {"sb": "trained", "gauss": "trained"} and out[1][0] == {"sb": "loaded", "gauss": "loaded"}
+    assert out[0][1] == out[1][1] and out[0][2] == out[1][2] == 2 and torch.equal(out[0][3], out[1][3])
+    assert "val/sq_err" in out[0][1]
+
+
+def test_configs_hold_every_profile_and_reject_an_unknown_one():
+    assert set(CONFIGS) == {"smoke", "standard", "paper"}
+    for name, cfg in CONFIGS.items():
+        assert config_for(name) is cfg
+        for t in (cfg.gauss, cfg.sb, cfg.frey):
+            assert (t.optimizer, t.lr, t.betas, t.batch_size) == ("adam", 3e-4, (0.95, 0.999), 100)
+        assert cfg.frey.patience is None
+    assert (config_for("paper").sb.patience, config_for("paper").gauss.patience) == (100, 30)
+    with pytest.raises(ValueError, match="smoke, standard, paper"):
+        config_for("fast")

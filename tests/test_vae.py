@@ -1,27 +1,23 @@
-"""Tests of VariationalAE.vae: densities, the bound, the importance-sampled log p(x), helpers."""
+"""Tests of VariationalAE: the densities and the bound (vae.py), the importance-sampled log p(x),
+the training recipe and figure checks (experiment.py) and the configurations (config.py)."""
 from __future__ import annotations
 
 import math
 
 import pytest
 import torch
-from torch.distributions import Bernoulli, Normal, kl_divergence
+from torch.distributions import Bernoulli, Normal
 
 from common.data import Chunks, ImageSet
 from common.evaluate import importance_sampled_log_likelihood
-from common.train import fit, make_optimizer
-from common.gaussian import gaussian_kl, log_normal
-from VariationalAE.vae import (GAUSSIAN_LOGVAR_MIN, VAE, BernoulliDecoder, GaussianDecoder,
-                               adjacent_tile_ratio, elbo_loss, elbo_terms, importance_bound,
-                               init_normal_, log_importance_weights, sample_statistics, vae_log_weights)
-
-
-def test_gaussian_kl_matches_torch():
-    g = torch.Generator().manual_seed(0)
-    mu, logvar = torch.randn(7, 4, generator=g), torch.randn(7, 4, generator=g)
-    ref = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)).sum(-1)
-    torch.testing.assert_close(gaussian_kl(mu, logvar), ref)
-    assert torch.all(gaussian_kl(torch.zeros(3, 2), torch.zeros(3, 2)) == 0)
+from common.gaussian import log_normal
+from common.run import Run
+from common.train import make_optimizer
+from VariationalAE.config import CONFIGS, Training, VAEConfig, config_for
+from VariationalAE.experiment import (adjacent_tile_ratio, importance_bound, manifold_variation,
+                                      sample_statistics, train_vae)
+from VariationalAE.vae import (GAUSSIAN_LOGVAR_MIN, VAE, BernoulliDecoder, GaussianDecoder, elbo_loss,
+                               elbo_terms, init_normal_, log_importance_weights, vae_log_weights)
 
 
 def test_bernoulli_decoder_is_a_bernoulli_likelihood():
@@ -157,7 +153,8 @@ def test_chunks_feed_fit_a_fixed_number_of_minibatches_and_cycle_through_the_dat
         Chunks(ImageSet(x[:3]).batches(4), 2)
 
 
-def test_training_raises_the_bound_and_history_counts_samples():
+def test_training_raises_the_bound_and_history_counts_samples(tmp_path, monkeypatch):
+    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     protos = (torch.rand(4, 64, generator=g) < 0.5)
@@ -166,7 +163,8 @@ def test_training_raises_the_bound_and_history_counts_samples():
     data = ImageSet(((protos[idx] ^ flips).to(torch.uint8) * 255).reshape(400, 1, 8, 8))
     model = init_normal_(VAE((1, 8, 8), 32, 2, "bernoulli"), 0.1)
     opt = make_optimizer("adam", model.parameters(), 3e-3)
-    hist = fit(model, elbo_loss, Chunks(data.batches(50, seed=0), 8), opt, 6, progress=False)
+    run = Run("VariationalAE", "smoke", 0, "cpu", progress=False)
+    hist = run.train("toy", model, elbo_loss, Chunks(data.batches(50, seed=0), 8), 6, optimizer=opt, config={})
     assert hist.samples == [400 * i for i in range(1, 7)]
     assert hist["train/loss"][-1] < hist["train/loss"][0] - 10
 
@@ -190,26 +188,25 @@ def test_sample_statistics():
 
 
 @pytest.mark.parametrize("likelihood, lr", [("gaussian", 0.01), ("bernoulli", 0.02)])
-def test_paper_profile_adagrad_trains_on_the_real_data(likelihood, lr):
+def test_paper_profile_adagrad_trains_on_the_real_data(likelihood, lr, tmp_path, monkeypatch):
     """The paper profile's settings (Adagrad, step 0.01 / 0.02, N(0, 0.01) init, weight decay 1/N) make progress."""
     from common.data import binarize, load_frey_face, load_mnist
-    from VariationalAE.vae import train_vae
 
+    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))
     if likelihood == "gaussian":
         data, shape, hidden = load_frey_face(), (1, 28, 20), 200
     else:
         data, shape, hidden = binarize(load_mnist("test"), "stochastic", 1).subset(slice(0, 2000)), (1, 28, 28), 500
     train, test = data.subset(slice(0, len(data) - 200)), data.subset(slice(len(data) - 200, len(data)))
-    _, hist, _ = train_vae(train, test, shape, hidden, 5, likelihood, optimizer="adagrad", lr=lr, init_std=0.1,
-                           batch_size=100, chunk=10, chunks=10, device="cpu", seed=0, progress=False)
+    run = Run("VariationalAE", "smoke", 0, "cpu", progress=False)
+    training = Training("adagrad", lr, chunk=10, chunks=10, batch_size=100, init_std=0.1)
+    _, hist = train_vae(run, f"paper_{likelihood}", train, test, shape, hidden, 5, likelihood, training, "cpu")
     bound = [-v for v in hist["val/loss"]]
     assert all(math.isfinite(v) for v in bound)
     assert bound[-1] > bound[0] + 20, bound
 
 
 def test_manifold_variation_fails_a_collapsed_decoder():
-    from VariationalAE.vae import manifold_variation
-
     g = torch.Generator().manual_seed(0)
     data = torch.rand(100, 1, 4, 4, generator=g)
     assert manifold_variation(data, data) == pytest.approx(1.0)
@@ -219,21 +216,40 @@ def test_manifold_variation_fails_a_collapsed_decoder():
 
 
 def test_train_vae_through_a_run_reloads_the_finished_model_and_its_training_time(tmp_path, monkeypatch):
-    from common.run import Run
-    from VariationalAE.vae import train_vae
-
     monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))
     g = torch.Generator().manual_seed(0)
     data = ImageSet((torch.rand(260, 1, 4, 4, generator=g) > 0.5).to(torch.uint8) * 255, None, "toy")
     train, test = data.subset(slice(0, 200)), data.subset(slice(200, 260))
     out = []
     for _ in range(2):
-        run = Run("VariationalAE", "smoke", 0, "cpu")
-        model, hist, seconds = train_vae(train, test, (1, 4, 4), 8, 2, "bernoulli", optimizer="adam", lr=1e-2,
-                                         init_std=0.1, batch_size=50, chunk=3, chunks=5, device="cpu", seed=0,
-                                         progress=False, run=run, name="toy_vae")
-        out.append((run.status["toy_vae"], hist.to_dict(), seconds, model.decoder.out.weight.detach().clone()))
+        run = Run("VariationalAE", "smoke", 0, "cpu", progress=False)
+        training = Training("adam", 1e-2, chunk=3, chunks=5, batch_size=50, init_std=0.1)
+        model, hist = train_vae(run, "toy_vae", train, test, (1, 4, 4), 8, 2, "bernoulli", training, "cpu")
+        out.append((run.status["toy_vae"], hist.to_dict(), hist.seconds, model.decoder.out.weight.detach().clone()))
     assert [o[0] for o in out] == ["trained", "loaded"]
     assert out[0][1] == out[1][1] and out[0][2] == out[1][2] > 0      # same history, training time kept
     assert torch.equal(out[0][3], out[1][3])
-    assert len(out[0][1]["records"]["time/s"]) == 5
+    assert len(out[0][1]["samples"]) == 5                              # one record per chunk
+    assert run.models["toy_vae"]["train_seconds"] == round(out[0][2], 1)
+
+
+def test_vae_uses_the_shared_tanh_bernoulli_decoder():
+    model = VAE((1, 4, 4), 8, 2, "bernoulli")
+    assert isinstance(model.decoder, BernoulliDecoder) and model.decoder.activation == "tanh"
+    assert [n for n, _ in model.decoder.named_parameters()] == ["hidden.weight", "hidden.bias", "out.weight",
+                                                                "out.bias"]
+
+
+def test_configs_hold_every_profile_and_reject_an_unknown_one():
+    assert set(CONFIGS) == {"smoke", "standard", "paper"}
+    for name, cfg in CONFIGS.items():
+        assert config_for(name) is cfg
+        for t in (cfg.mnist, cfg.frey, cfg.punks):
+            assert t.batch_size == 100 and t.init_std == 0.1 and t.lr > 0 and t.chunks > 0
+        assert cfg.punks.chunk * cfg.punks.batch_size == cfg.punks_train   # one chunk is one epoch
+    assert config_for("paper").mnist.optimizer == "adagrad" and config_for("standard").mnist.optimizer == "adam"
+    with pytest.raises(ValueError, match="smoke, standard, paper"):
+        config_for("fast")
+    with pytest.raises(ValueError, match="one epoch"):
+        VAEConfig(mnist=CONFIGS["smoke"].mnist, frey=CONFIGS["smoke"].frey, punks=Training("adam", 1e-3, 5, 3),
+                  mnist_train=1, mnist_test=1, punks_train=600, is_n=1, is_ks=(1,), bound_repeats=1, manifold_n=2)

@@ -1,0 +1,77 @@
+"""The SB_VAE notebook's settings, one frozen configuration per profile.
+
+The networks and the optimiser are the paper's in every profile (the authors' code: Adam,
+step 3e-4, beta1 = 0.95, batches of 100); the profiles differ in data size, the epoch cap,
+the early-stopping patience and the size of the evaluations. ``finish(config=cfg)`` stores
+the chosen one in ``results.json``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Training:
+    """How one model is trained: at most ``epochs`` epochs, early stopping after ``patience``.
+
+    ``patience=None`` runs every epoch (on MNIST the best validation epoch's weights are still kept).
+    """
+
+    epochs: int
+    patience: int | None = None
+    optimizer: str = "adam"
+    lr: float = 3e-4
+    betas: tuple[float, float] = (0.95, 0.999)
+    batch_size: int = 100
+
+
+@dataclass(frozen=True)
+class SBVAEConfig:
+    """Everything the notebook trains and measures, for one profile."""
+
+    n_train: int
+    n_val: int
+    n_test: int
+    gauss: Training             # the MNIST Gauss VAE
+    sb: Training                # both MNIST SB-VAEs (the paper's 10-term KL, and the accurate KL)
+    frey: Training              # both Frey Face models: a fixed number of epochs, no early stopping
+    is_n: int                   # test digits for the importance-sampled -log p(x) (Table 1)
+    knn_test: int               # test digits classified by kNN (Fig. 3f)
+    tsne_n: int                 # test digits in the t-SNE (Fig. 3d, e)
+    mc_n: int                   # Monte Carlo draws per point of the KL check
+    grid_n: int                 # the 10-term KL's error map is grid_n x grid_n
+    hidden: int = 500
+    K: int = 50                 # truncation; also the Gauss VAE's number of latents
+    alpha0: float = 5.0         # the prior Beta(1, alpha0)
+    kl_terms: int = 10          # the paper's series, cut after M = 10 terms
+    S: int = 100                # importance samples (Table 1)
+    frey_hidden: int = 200
+    frey_K: int = 25
+    frey_alpha0: float = 1.0
+    frey_test: int = 200
+    ks: tuple[int, ...] = (3, 5, 10)
+    collapse_nats: float = 0.01  # a latent dimension with less mean KL counts as collapsed (Fig. 2)
+
+
+CONFIGS: dict[str, SBVAEConfig] = {
+    "smoke": SBVAEConfig(
+        n_train=2000, n_val=500, n_test=1000, gauss=Training(epochs=2), sb=Training(epochs=2),
+        frey=Training(epochs=2), is_n=200, knn_test=1000, tsne_n=200, mc_n=20000, grid_n=12),
+    "standard": SBVAEConfig(
+        n_train=45000, n_val=5000, n_test=10000, gauss=Training(epochs=18, patience=5),
+        sb=Training(epochs=18, patience=5), frey=Training(epochs=50), is_n=10000, knn_test=10000,
+        tsne_n=1000, mc_n=200000, grid_n=30),
+    # The paper: a look-ahead of 100 epochs (SB) and 30 (Gauss) in the authors' code; no epoch cap is given.
+    "paper": SBVAEConfig(
+        n_train=45000, n_val=5000, n_test=10000, gauss=Training(epochs=3000, patience=30),
+        sb=Training(epochs=3000, patience=100), frey=Training(epochs=500), is_n=10000, knn_test=10000,
+        tsne_n=5000, mc_n=1000000, grid_n=40),
+}
+
+
+def config_for(profile: str) -> SBVAEConfig:
+    """The configuration of ``profile``; a ValueError names the choices for an unknown one."""
+    if profile not in CONFIGS:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(CONFIGS)} "
+                         "(set it with papermill '-p profile NAME' or $AE_PROFILE)")
+    return CONFIGS[profile]

@@ -1,0 +1,84 @@
+"""The VariationalAE notebook's settings, one frozen configuration per profile.
+
+The networks are the paper's in every profile (Sec. 5: 500 hidden units for MNIST, 200 for
+Frey Face, minibatches of M = 100); the profiles differ in data size, training length and
+optimiser. ``finish(config=cfg)`` stores the chosen one in ``results.json``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Training:
+    """How one model is trained: ``fit`` sees ``chunks`` "epochs" of ``chunk`` minibatches each.
+
+    A chunk is the stretch between two points of a Fig. 2 curve (the test bound is
+    evaluated after each), so ``chunk * chunks * batch_size`` is the samples seen.
+    """
+
+    optimizer: str
+    lr: float
+    chunk: int
+    chunks: int
+    batch_size: int = 100       # M = 100 (Sec. 5)
+    init_std: float = 0.1       # "N(0, 0.01)" read as variance 0.01 (Sec. 5)
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """Everything the notebook trains and measures, for one profile."""
+
+    mnist: Training             # every MNIST model (each N_z, and N_z = 2 for Figs. 4 and 5)
+    frey: Training              # every Frey Face model
+    punks: Training             # the CryptoPunks model: one chunk is one epoch of ``punks_train``
+    mnist_train: int
+    mnist_test: int
+    punks_train: int
+    is_n: int                   # test digits for the importance-sampled log p(x)
+    is_ks: tuple[int, ...]      # importance samples K for the IS-against-K curve
+    bound_repeats: int          # fresh-z repeats of the test-set bound (estimator spread)
+    manifold_n: int             # the Fig. 4 grid is manifold_n x manifold_n
+    mnist_nz: tuple[int, ...] = (3, 5, 10, 20, 200)
+    frey_nz: tuple[int, ...] = (2, 5, 10, 20)
+    mnist_hidden: int = 500
+    frey_hidden: int = 200
+    punks_hidden: int = 500
+    frey_test: int = 200
+    manifold_nz: int = 2
+    sample_nz: tuple[int, ...] = (2, 5, 10, 20)
+    binarisation: str = "stochastic"
+
+    def __post_init__(self) -> None:
+        if self.punks.chunk * self.punks.batch_size != self.punks_train:
+            raise ValueError("a CryptoPunks chunk must be one epoch: punks.chunk * batch_size == punks_train")
+
+
+CONFIGS: dict[str, VAEConfig] = {
+    "smoke": VAEConfig(
+        mnist=Training("adam", 1e-3, chunk=10, chunks=3), frey=Training("adam", 1e-3, chunk=5, chunks=4),
+        punks=Training("adam", 1e-3, chunk=6, chunks=3),
+        mnist_train=3000, mnist_test=1000, punks_train=600, is_n=100, is_ks=(1, 5, 20), bound_repeats=2,
+        manifold_n=10),
+    "standard": VAEConfig(
+        mnist=Training("adam", 1e-3, chunk=100, chunks=90), frey=Training("adam", 1e-3, chunk=50, chunks=200),
+        punks=Training("adam", 1e-3, chunk=60, chunks=30),
+        mnist_train=60000, mnist_test=10000, punks_train=6000, is_n=1000, is_ks=(1, 10, 100, 1000),
+        bound_repeats=5, manifold_n=20),
+    # The paper's settings (Sec. 5): Adagrad with a step size from {0.01, 0.02, 0.1}, up to ~1e8
+    # MNIST samples (Fig. 2's axis). Needs a GPU to finish in hours.
+    "paper": VAEConfig(
+        mnist=Training("adagrad", 0.02, chunk=1000, chunks=1000),
+        frey=Training("adagrad", 0.01, chunk=50, chunks=2000),
+        punks=Training("adagrad", 0.01, chunk=60, chunks=200),
+        mnist_train=60000, mnist_test=10000, punks_train=6000, is_n=10000, is_ks=(1, 10, 100, 1000, 5000),
+        bound_repeats=10, manifold_n=20),
+}
+
+
+def config_for(profile: str) -> VAEConfig:
+    """The configuration of ``profile``; a ValueError names the choices for an unknown one."""
+    if profile not in CONFIGS:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(CONFIGS)} "
+                         "(set it with papermill '-p profile NAME' or $AE_PROFILE)")
+    return CONFIGS[profile]
