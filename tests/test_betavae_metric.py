@@ -1,11 +1,12 @@
-"""The beta-VAE disentanglement metric (reference protocol) on a toy dataset with known answers."""
+"""BetaVAE/metric.py: the disentanglement metric (reference protocol) and the latent-factor mutual
+information, on a toy dataset with known answers."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from common.evaluate import beta_vae_score
+from BetaVAE.metric import beta_vae_score, factor_mutual_information, mutual_information_gap
 
 
 class FactorsAsImages:
@@ -60,8 +61,6 @@ def test_same_seed_same_score_and_bad_input():
 
 
 def test_factor_mutual_information_finds_the_factor_each_code_follows():
-    from common.evaluate import factor_mutual_information
-
     rng = np.random.default_rng(0)
     f = FactorsAsImages().sample_factors(20_000, rng)
     codes = np.stack([f[:, 2] + 0.01 * rng.normal(size=len(f)),     # follows factor 2 exactly
@@ -71,3 +70,13 @@ def test_factor_mutual_information_finds_the_factor_each_code_follows():
     assert mi.shape == (3, 4)
     assert mi[0].argmax() == 2 and mi[0, 2] > 0.95 and mi[1].argmax() == 0 and mi[1, 0] > 0.95
     assert mi[2].max() < 0.02 and np.delete(mi[0], 2).max() < 0.02
+
+
+def test_mutual_information_gap_is_the_mean_top_two_gap_per_factor():
+    mi = np.array([[0.9, 0.1, 0.0],
+                   [0.2, 0.6, 0.0],
+                   [0.1, 0.5, 0.3]])
+    # factor 0: 0.9 - 0.2; factor 1: 0.6 - 0.5; factor 2: 0.3 - 0.0
+    assert mutual_information_gap(mi) == pytest.approx((0.7 + 0.1 + 0.3) / 3)
+    assert mutual_information_gap(np.full((4, 2), 0.5)) == 0.0
+    assert isinstance(mutual_information_gap(mi), float)

@@ -1,0 +1,112 @@
+"""The settings of the two BetaVAE notebooks: a frozen dataclass per notebook, an instance per profile.
+
+``smoke`` runs every cell on tiny sizes (CI), ``standard`` is the committed run (2 CPU cores, about a
+quarter of an hour per notebook), ``paper`` the paper's settings where it gives them (a GPU). The nets,
+beta and the optimiser are the paper's in every profile; the profiles differ in training length and in
+the size of the measurements. ``finish(config=cfg)`` writes the chosen one into ``results.json``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, TypeVar
+
+from common.paths import PROFILE_ENV
+
+Config = TypeVar("Config")
+
+
+@dataclass(frozen=True)
+class DSpritesConfig:
+    """BetaVAE_dSprites.ipynb: the FC beta-VAE (beta = 4) and VAE (beta = 1) on 2D shapes (Figs. 6, 7).
+
+    Both models of a seed start from the same weights and see the same batches. One "epoch" of
+    ``fit`` is a chunk of ``chunk_batches`` minibatches drawn uniformly from the grid, so a model sees
+    ``epochs * chunk_batches * batch_size`` images.
+    """
+
+    epochs: int                 # chunks per model
+    chunk_batches: int          # minibatches per chunk
+    n_seeds: int                # model seeds: seed, seed + 1, ...
+    metric_train: int           # the disentanglement metric's training points (reference: 10,000),
+    metric_eval: int            # its evaluation points (reference: 5,000)
+    metric_pairs: int           # and pairs of images per point (reference: 64)
+    fit_images: int             # rendered images that PCA and ICA are fitted on
+    mi_images: int              # rendered images for the latent-factor mutual information
+    kl_images: int              # rendered images for the KL per latent
+    calibration_every: int      # every n-th official frame is matched against the renderer
+    batch_size: int = 64
+    z_dim: int = 10
+    hidden: int = 1200
+    optimizer: str = "adagrad"
+    lr: float = 1e-2
+    betas: tuple[float, ...] = (4.0, 1.0)
+    traversal: tuple[float, ...] = (-3.0, -2.25, -1.5, -0.75, 0.0, 0.75, 1.5, 2.25, 3.0)
+
+
+DSPRITES_CONFIGS: dict[str, DSpritesConfig] = {
+    "smoke": DSpritesConfig(epochs=2, chunk_batches=8, n_seeds=1, metric_train=200, metric_eval=100,
+                            metric_pairs=16, fit_images=1000, mi_images=2000, kl_images=1000,
+                            calibration_every=8),
+    "standard": DSpritesConfig(epochs=12, chunk_batches=500, n_seeds=1, metric_train=2000, metric_eval=1000,
+                               metric_pairs=64, fit_images=10_000, mi_images=20_000, kl_images=10_000,
+                               calibration_every=1),
+    # 300,000 steps of 64 (disentanglement_lib's length: the paper's is unconfirmed), three seeds and
+    # the metric at the reference size: hours on a GPU.
+    "paper": DSpritesConfig(epochs=300, chunk_batches=1000, n_seeds=3, metric_train=10_000, metric_eval=5_000,
+                            metric_pairs=64, fit_images=50_000, mi_images=100_000, kl_images=50_000,
+                            calibration_every=1),
+}
+
+
+@dataclass(frozen=True)
+class CelebAConfig:
+    """BetaVAE_CelebA.ipynb: the conv net as a plain AE, at each beta, and the sigma = 1 control (Fig. 1).
+
+    Every model trains with the same optimiser, rate, batch size and number of epochs.
+    """
+
+    limit: int | None           # read only the first faces (None: all)
+    n_test: int                 # held-out faces of the seeded split
+    betas: tuple[int, ...]      # the calibrated VAEs, increasing beta
+    epochs: int
+    lr: float
+    n_eval: int                 # test faces every measurement uses
+    optimizer: str = "adam"
+    batch_size: int = 64
+    size: int = 64              # faces are size x size RGB
+    z_dim: int = 32
+    decoder_std: float | None = None  # None: the calibrated decoder, sigma^2 = the batch's MSE
+    control_std: float = 1.0    # the control: beta = paper_beta with this fixed sigma
+    paper_beta: int = 250
+    top_k: int = 8              # latents by KL whose attribute AUCs are measured
+    traverse_k: int = 5         # latents drawn in Fig. 1's traversals
+    fd_pcs: int = 32            # principal components of the PCA Frechet distance
+    channels_last: bool = True  # faster on CPU, same function (benchmarks/conv_speed.py)
+
+
+CELEBA_CONFIGS: dict[str, CelebAConfig] = {
+    "smoke": CelebAConfig(limit=1200, n_test=200, betas=(1, 250), epochs=1, lr=1e-3, n_eval=200),
+    # 9,000 training faces, 8 epochs per model and one beta between 1 and 250: ~10 min on 2 cores.
+    "standard": CelebAConfig(limit=None, n_test=1000, betas=(1, 16, 250), epochs=8, lr=5e-4, n_eval=1000),
+    # The paper's optimiser (Adam 1e-4) and a sweep of betas; the paper does not give its number of steps.
+    "paper": CelebAConfig(limit=None, n_test=1000, betas=(1, 4, 16, 64, 250), epochs=100, lr=1e-4,
+                          n_eval=1000),
+}
+
+
+def _choose(table: Mapping[str, Config], profile: str) -> Config:
+    # a typo in the profile fails in the first cell instead of silently running another one
+    if profile not in table:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(table)} "
+                         f"(papermill '-p profile NAME' or ${PROFILE_ENV})")
+    return table[profile]
+
+
+def dsprites_config_for(profile: str) -> DSpritesConfig:
+    """The settings of BetaVAE_dSprites.ipynb under ``profile`` (smoke, standard or paper)."""
+    return _choose(DSPRITES_CONFIGS, profile)
+
+
+def celeba_config_for(profile: str) -> CelebAConfig:
+    """The settings of BetaVAE_CelebA.ipynb under ``profile`` (smoke, standard or paper)."""
+    return _choose(CELEBA_CONFIGS, profile)

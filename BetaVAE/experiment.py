@@ -1,0 +1,278 @@
+"""What the two BetaVAE notebooks train and measure beyond the paper's math (``betavae.py``) and its
+metric (``metric.py``): the training recipes, CelebA's attributes, and the measurements that judge
+the claims (the KL gap of Fig. 7, attribute AUCs and their error bars, the linear-VAE yardstick for
+beta, a PCA Frechet distance for sample quality, sharpness, rate and distortion).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from BetaVAE import betavae
+from BetaVAE.betavae import BetaVAELoss, ConvBetaVAE, FCBetaVAE
+from BetaVAE.config import CelebAConfig, DSpritesConfig
+from common import dsprites
+from common.data import DataError, ImageSet, data_dir
+from common.gaussian import gaussian_kl_per_latent
+from common.run import Run
+from common.train import History, LossFn, make_optimizer, seed_everything
+
+
+# ---------------------------------------------------------------------------
+# Training recipes: each model is trained (or reloaded) by run.train
+# ---------------------------------------------------------------------------
+def dsprites_model_name(beta: float, seed: int) -> str:
+    """The checkpoint name of the dSprites model of one beta and one seed."""
+    return f"dsprites_beta{beta:g}_seed{seed}"
+
+
+def train_dsprites_models(run: Run, data: dsprites.DSprites, cfg: DSpritesConfig, seeds: list[int],
+                          device: torch.device | str
+                          ) -> tuple[dict[tuple[float, int], FCBetaVAE], dict[tuple[float, int], History],
+                                     dict[int, dict[str, torch.Tensor]]]:
+    """Train the FC net at each of ``cfg.betas`` for each seed; return the models and histories (keyed by
+    (beta, seed)) and each seed's initial weights.
+
+    The betas of one seed start from the same initial weights and see the same stream of rendered
+    batches, so the KL weight is the only difference between them.
+    """
+    models, hists, init_states = {}, {}, {}
+    for s in seeds:
+        seed_everything(s)
+        init_states[s] = FCBetaVAE(cfg.z_dim, cfg.hidden).state_dict()   # shared by the betas
+        for beta in cfg.betas:
+            model = FCBetaVAE(cfg.z_dim, cfg.hidden).to(device)
+            model.load_state_dict(init_states[s])
+            opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
+            batches = dsprites.DSpritesBatches(data, cfg.batch_size, cfg.chunk_batches, seed=s, device=device)
+            hists[beta, s] = run.train(
+                dsprites_model_name(beta, s), model, BetaVAELoss(beta), batches, cfg.epochs, optimizer=opt,
+                config={"data": f"dsprites-{data.source}", "beta": beta, "model_seed": s,
+                        "init": "torch default"},
+                sources=(betavae, dsprites), desc=f"beta={beta:g} seed {s}")
+            models[beta, s] = model.eval()
+    return models, hists, init_states
+
+
+def train_celeba_model(run: Run, name: str, loss_fn: LossFn, beta: float | None, decoder_std: float | None,
+                       train: ImageSet, cfg: CelebAConfig, device: torch.device | str, seed: int
+                       ) -> tuple[ConvBetaVAE, History]:
+    """Train the CelebA conv net called ``name`` with ``loss_fn`` (``beta`` only names it in the key),
+    from the same seed, initial weights and batch order as every other model; return it in eval mode."""
+    seed_everything(seed)
+    model = ConvBetaVAE(cfg.z_dim, decoder_std=decoder_std, channels_last=cfg.channels_last).to(device)
+    opt = make_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr)
+    config = dict(data="celeba-64", train_images=len(train), beta=beta, decoder_std=decoder_std, lr=cfg.lr)
+    history = run.train(name, model, loss_fn, train.batches(cfg.batch_size, device, seed=seed), cfg.epochs,
+                        optimizer=opt, config=config, sources=(betavae,))
+    return model.eval(), history
+
+
+# ---------------------------------------------------------------------------
+# 2D shapes: the latents of Fig. 7
+# ---------------------------------------------------------------------------
+@torch.no_grad()
+def posterior_means(model: FCBetaVAE, data, factors: np.ndarray, device: torch.device | str = "cpu",
+                    batch_size: int = 5000) -> np.ndarray:
+    """Encoder means (N, z_dim) of the images of ``factors`` (N, 5), rendered by ``data``
+    (a :class:`common.dsprites.DSprites`) in batches, for the latent-factor statistics of Fig. 7."""
+    was_training = model.training
+    model.eval()
+    out = [model.encode(data.observations(f, device).float().div_(255)).cpu()
+           for f in np.array_split(factors, max(1, -(-len(factors) // batch_size)))]
+    model.train(was_training)
+    return torch.cat(out).numpy()
+
+
+def kl_gap(kl: np.ndarray) -> bool:
+    """Rule R6 of the F7-unused claim on a KL per latent (nats): at least two latents above 0.5, at
+    least one below 0.05, and none in between (the gap that tells a used latent from an unused one)."""
+    return bool((kl > 0.5).sum() >= 2 and (kl < 0.05).sum() >= 1 and not ((kl >= 0.05) & (kl <= 0.5)).any())
+
+
+# ---------------------------------------------------------------------------
+# CelebA: attributes, what the latents mean
+# ---------------------------------------------------------------------------
+def celeba_attributes(numbers: torch.Tensor, root=None) -> tuple[list[str], torch.Tensor]:
+    """The 40 CelebA attributes of the images numbered ``numbers`` (000001.jpg is 1).
+
+    Reads ``CelebA/list_attr_celeba.txt`` (the full file) or, failing that, the file of
+    its first 20,000 rows that ships with the subset. Returns the attribute names and a
+    bool tensor (len(numbers), 40), True where the attribute is present (+1 in the file).
+    """
+    folder = (Path(root) if root is not None else data_dir()) / "CelebA"
+    files = [folder / "list_attr_celeba.txt", folder / "list_attr_celeba_rows000001-020000.txt"]
+    path = next((f for f in files if f.is_file()), None)
+    if path is None:
+        raise DataError(f"celeba: no attribute file in {folder}; expected one of {[f.name for f in files]}")
+    lines = path.read_text().splitlines()
+    names = lines[1].split()
+    rows = [line.split() for line in lines[2:] if line.strip()]
+    table = torch.tensor([[v == "1" for v in r[1:]] for r in rows])
+    numbers = torch.as_tensor(numbers).long().cpu()
+    if len(numbers) and (numbers.min() < 1 or numbers.max() > len(rows)):
+        raise DataError(f"celeba: image numbers {int(numbers.min())}..{int(numbers.max())} are outside "
+                        f"the {len(rows)} rows of {path.name}")
+    if any(rows[i - 1][0] != f"{i:06d}.jpg" for i in numbers[:1].tolist()):
+        raise DataError(f"celeba: {path.name} is not in image order")
+    return names, table[numbers - 1]
+
+
+def attribute_auc(codes: torch.Tensor, attributes: torch.Tensor) -> np.ndarray:
+    """AUC of each latent mean (column of ``codes``, (N, K)) for each binary attribute ((N, A)).
+
+    ``roc_auc_score`` of the latent's value as a score for the attribute: 0.5 is no
+    relation, 1 (or 0) a latent that ranks every face with the attribute above (below)
+    every face without it. Returns a (K, A) array; an attribute with one class only in
+    ``attributes`` gets NaN.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    c = codes.detach().float().cpu().numpy()
+    a = attributes.cpu().numpy().astype(int)
+    out = np.full((c.shape[1], a.shape[1]), np.nan)
+    both = (a.min(0) == 0) & (a.max(0) == 1)
+    for k in range(c.shape[1]):  # one vectorised call per latent, over every attribute
+        out[k, both] = roc_auc_score(a[:, both], np.repeat(c[:, k:k + 1], both.sum(), 1), average=None)
+    return out
+
+
+def auc_standard_error(auc: np.ndarray | float, n_pos: int, n_neg: int) -> np.ndarray:
+    """Standard error of an AUC estimated from n_pos positive and n_neg negative examples.
+
+    The Hanley & McNeil (1982) formula: with Q1 = A / (2 - A) and Q2 = 2 A^2 / (1 + A),
+    se^2 = (A (1 - A) + (n_pos - 1)(Q1 - A^2) + (n_neg - 1)(Q2 - A^2)) / (n_pos n_neg).
+    """
+    a = np.asarray(auc, dtype=float)
+    q1, q2 = a / (2 - a), 2 * a ** 2 / (1 + a)
+    var = (a * (1 - a) + (n_pos - 1) * (q1 - a ** 2) + (n_neg - 1) * (q2 - a ** 2)) / (n_pos * n_neg)
+    return np.sqrt(np.clip(var, 0, None))
+
+
+def best_latent(sep: np.ndarray, top: list[int], kl: torch.Tensor, attributes: torch.Tensor, column: int,
+                active_only: bool = True) -> tuple[int | None, float, float, int | None]:
+    """The top latent (``top``: latent indices, the rows of ``sep``) that separates attribute ``column``
+    best, among the active ones (KL > 0.1 nats) if ``active_only``: its index, its separability
+    max(AUC, 1 - AUC) (``sep``, (len(top), A)), the AUC's standard error and its row in ``sep``.
+    (None, 0.5, 0.0, None) if no latent qualifies."""
+    ok = np.array([(kl[d] > 0.1) or not active_only for d in top])
+    if not ok.any():
+        return None, 0.5, 0.0, None
+    k = int(np.nanargmax(np.where(ok, sep[:, column], -np.inf)))
+    n_pos = int(attributes[:, column].sum())
+    se = auc_standard_error(sep[k, column], n_pos, len(attributes) - n_pos)
+    return top[k], float(sep[k, column]), float(se), k
+
+
+# ---------------------------------------------------------------------------
+# CelebA: the likelihood's scale, sample quality, rate and distortion
+# ---------------------------------------------------------------------------
+def predicted_active_directions(eigenvalues: torch.Tensor, beta: float, decoder_std: float) -> int:
+    """How many principal directions of the data a *linear* Gaussian beta-VAE keeps.
+
+    For a linear decoder with fixed noise std, the optimum encodes direction i only if
+    its data variance exceeds beta * std^2 (the posterior-collapse condition of the
+    linear VAE; a latent that does not pay for its KL is switched off). A convolutional
+    decoder does better than linear, so this is a rough lower bound; it shows how the
+    likelihood's scale decides what a given beta means.
+    """
+    return int((torch.as_tensor(eigenvalues) > beta * decoder_std ** 2).sum())
+
+
+def principal_components(x: torch.Tensor, k: int, seed: int = 0
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean (D,), top-``k`` principal directions (k, D) and their variances (k,) of images (N, ...)."""
+    flat = x.detach().float().flatten(1)
+    mean = flat.mean(0)
+    torch.manual_seed(seed)  # pca_lowrank draws a random starting subspace
+    _, s, v = torch.pca_lowrank(flat - mean, q=min(k + 10, *flat.shape), center=False, niter=4)
+    return mean, v[:, :k].T.contiguous(), (s[:k] ** 2 / (len(flat) - 1))
+
+
+def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Frechet distance between Gaussians fitted to the rows of ``a`` and ``b`` (the formula of FID):
+
+    |m_a - m_b|^2 + tr(C_a + C_b - 2 (C_a^1/2 C_b C_a^1/2)^1/2), in float64.
+    """
+    if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
+        raise ValueError(f"want two (n >= 2, d) feature sets of the same d, got {tuple(a.shape)}, "
+                         f"{tuple(b.shape)}")
+    a, b = a.detach().double().cpu(), b.detach().double().cpu()
+    ca, cb = torch.cov(a.T).reshape(a.shape[1], -1), torch.cov(b.T).reshape(b.shape[1], -1)
+
+    def sqrtm_psd(m: torch.Tensor) -> torch.Tensor:
+        w, u = torch.linalg.eigh((m + m.T) / 2)
+        return (u * w.clamp_min(0).sqrt()) @ u.T
+
+    ra = sqrtm_psd(ca)
+    cross = sqrtm_psd(ra @ cb @ ra)
+    return float((a.mean(0) - b.mean(0)).pow(2).sum() + torch.trace(ca + cb - 2 * cross))
+
+
+def pca_frechet_distance(images: torch.Tensor, reference: torch.Tensor, mean: torch.Tensor,
+                         components: torch.Tensor) -> float:
+    """Sample quality without downloaded weights: the Frechet distance between ``images`` and
+    ``reference`` (both (N, C, H, W) in [0, 1]) in a fixed feature space, the top principal
+    components of the training faces (:func:`principal_components`).
+
+    Like FID it compares the mean and the covariance of the two sets, so blur (too little
+    variance along the sharper components), a mean shift and mode collapse all raise it.
+    Unlike FID its features are linear, so it sees colour and layout, not texture.
+    """
+    def feats(x: torch.Tensor) -> torch.Tensor:
+        return (x.detach().float().flatten(1).to(mean.device) - mean) @ components.T
+
+    return frechet_distance(feats(images), feats(reference))
+
+
+def laplacian_energy(images: torch.Tensor) -> torch.Tensor:
+    """Mean squared response of the 3x3 Laplacian per image, shape (N,): a sharpness score.
+
+    Blur removes the high frequencies the Laplacian responds to, so the ratio of a
+    reconstruction's score to its input's says how much sharper or blurrier it is.
+    """
+    k = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]], device=images.device)
+    c = images.shape[1]
+    out = F.conv2d(images.float(), k.expand(c, 1, 3, 3), groups=c)
+    return out.pow(2).flatten(1).mean(-1)
+
+
+@torch.no_grad()
+def gaussian_code_samples(codes: torch.Tensor, n: int,
+                          generator: torch.Generator | None = None) -> torch.Tensor:
+    """n draws from a full-covariance Gaussian fitted to ``codes`` (N, d).
+
+    The plain autoencoder has no prior to sample from; decoding draws from a Gaussian
+    fitted to its training codes is the usual stand-in (ex-post density estimation).
+    """
+    codes = codes.detach().double().cpu()
+    mean, cov = codes.mean(0), torch.cov(codes.T)
+    chol = torch.linalg.cholesky(cov + 1e-6 * torch.eye(len(cov), dtype=cov.dtype))
+    eps = torch.randn(n, codes.shape[1], generator=generator, dtype=torch.float64)
+    return (mean + eps @ chol.T).float()
+
+
+@torch.no_grad()
+def code_statistics(model: ConvBetaVAE, x: torch.Tensor, batch_size: int = 500) -> dict[str, torch.Tensor]:
+    """Encode and reconstruct images ``x`` (N, C, H, W) in [0, 1] at the posterior mean.
+
+    Returns ``mu`` (N, d), ``kl`` (N, d) the KL of each latent (the rate, once summed;
+    meaningless for the plain autoencoder, whose log-variance is never trained), ``sse``
+    (N,) the squared error of the reconstruction summed over pixels (the distortion),
+    and ``sharpness`` (N,) the reconstruction's Laplacian energy over its input's.
+    """
+    was_training = model.training
+    model.eval()
+    out: dict[str, list[torch.Tensor]] = {"mu": [], "kl": [], "sse": [], "sharpness": []}
+    for xb in x.split(batch_size):
+        mu, logvar = model.posterior(xb)
+        rec = model.decode(mu)
+        out["mu"].append(mu)
+        out["kl"].append(gaussian_kl_per_latent(mu, logvar))
+        out["sse"].append((rec - xb).pow(2).flatten(1).sum(-1))
+        out["sharpness"].append(laplacian_energy(rec) / laplacian_energy(xb).clamp_min(1e-12))
+    model.train(was_training)
+    return {k: torch.cat(v) for k, v in out.items()}

@@ -1,0 +1,119 @@
+"""The disentanglement metric of Higgins et al. (ICLR 2017, Sec. 3), and the mutual information between
+each latent and each ground-truth factor (the MIG of Chen et al. 2018) that reads Fig. 7's traversals.
+
+The metric (Fig. 6, left) asks how well a linear classifier can tell, from the mean |r(x1) - r(x2)| over
+pairs of images that share one generative factor and differ in the others, which factor they share.
+``data`` is any ground-truth dataset with ``factor_sizes``, ``sample_factors(n, rng)`` and
+``observations(factors)`` (``common.dsprites.DSprites``, or a toy one in the tests).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+from common import dryrun
+
+
+def beta_vae_score(data, represent: Callable[[torch.Tensor], torch.Tensor | np.ndarray], batch_size: int = 64,
+                   num_train: int = 10_000, num_eval: int = 5_000, seed: int = 0,
+                   encode_batch: int = 8192) -> dict[str, float]:
+    """The disentanglement metric of Higgins et al. (ICLR 2017, Sec. 3), by the reference
+    protocol (disentanglement_lib's ``beta_vae_sklearn``).
+
+    ``data`` has ``factor_sizes``, ``sample_factors(n, rng)`` (``rng`` a NumPy Generator)
+    and ``observations(factors)``; ``represent(x)`` maps a batch of observations to (n, d)
+    representations (for a VAE: the encoder *mean*). For each point a factor k is drawn
+    uniformly from all factors; ``batch_size`` pairs of factor vectors are drawn that
+    share factor k and are independent otherwise; the point's feature is the mean over
+    the pairs of |r(x1) - r(x2)| and its label is k. scikit-learn's
+    ``LogisticRegression`` with its defaults is fitted on ``num_train`` points (raw
+    features, as the reference does) and scored on ``num_eval`` fresh points.
+
+    Returns the fractions ``train_accuracy`` and ``eval_accuracy`` (report the latter,
+    never the best of several runs), plus ``chance`` = 1 / number of factors and
+    ``converged`` (whether lbfgs converged within the default 100 iterations).
+    Observations are encoded in batches of ``encode_batch`` images without gradients.
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    if batch_size < 1 or num_train < 1 or num_eval < 1:
+        raise ValueError("batch_size, num_train and num_eval must be >= 1")
+    num_train = dryrun.eval_size("beta-VAE metric training points", num_train)  # cut only in a dry run
+    num_eval = dryrun.eval_size("beta-VAE metric evaluation points", num_eval)
+    rng = np.random.default_rng(seed)
+    train_x, train_y = _beta_vae_points(data, represent, batch_size, num_train, rng, encode_batch)
+    eval_x, eval_y = _beta_vae_points(data, represent, batch_size, num_eval, rng, encode_batch)
+    model = LogisticRegression(random_state=seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(train_x, train_y)
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    return {"train_accuracy": float(np.mean(model.predict(train_x) == train_y)),
+            "eval_accuracy": float(np.mean(model.predict(eval_x) == eval_y)),
+            "chance": 1.0 / len(data.factor_sizes), "num_train": num_train, "num_eval": num_eval,
+            "batch_size": batch_size, "converged": converged}
+
+
+def _beta_vae_points(data, represent, batch_size: int, n_points: int, rng: np.random.Generator,
+                     encode_batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n_points`` (feature, fixed factor) pairs of the beta-VAE metric, encoded in large batches."""
+    n_factors = len(data.factor_sizes)
+    labels = rng.integers(0, n_factors, size=n_points)
+    feats = []
+    # points per chunk so that one chunk encodes about 2 * encode_batch images
+    per_chunk = max(1, encode_batch // batch_size)
+    for start in range(0, n_points, per_chunk):
+        k = labels[start:start + per_chunk]
+        m = len(k) * batch_size
+        f1 = data.sample_factors(m, rng)
+        f2 = data.sample_factors(m, rng)
+        fixed = np.repeat(k, batch_size)
+        f2[np.arange(m), fixed] = f1[np.arange(m), fixed]   # the pair shares factor k
+        with torch.no_grad():
+            r1 = _as_numpy(represent(data.observations(f1)))
+            r2 = _as_numpy(represent(data.observations(f2)))
+        feats.append(np.abs(r1 - r2).reshape(len(k), batch_size, -1).mean(1))
+    return np.concatenate(feats), labels
+
+
+def _as_numpy(r: torch.Tensor | np.ndarray) -> np.ndarray:
+    if isinstance(r, torch.Tensor):
+        return r.detach().float().cpu().numpy()
+    return np.asarray(r, dtype=np.float64)
+
+
+def factor_mutual_information(codes: np.ndarray, factors: np.ndarray, factor_sizes,
+                              bins: int = 20) -> np.ndarray:
+    """Mutual information between each code dimension and each ground-truth factor, (d, K).
+
+    Each code dimension is cut into ``bins`` equal-width bins over its range (as the MIG
+    of Chen et al. 2018 does); the MI with factor k (in nats, from the joint histogram)
+    is divided by the factor's entropy, so 1 means the dimension determines the factor
+    and 0 that it says nothing about it.
+    """
+    codes, factors = np.asarray(codes, dtype=np.float64), np.asarray(factors, dtype=np.int64)
+    n, d = codes.shape
+    lo, hi = codes.min(0), codes.max(0)
+    binned = np.clip(((codes - lo) / np.maximum(hi - lo, 1e-12) * bins).astype(np.int64), 0, bins - 1)
+    out = np.zeros((d, len(factor_sizes)))
+    for k, size in enumerate(factor_sizes):
+        cell = (np.arange(d) * bins + binned) * size + factors[:, k:k + 1]         # (n, d) joint cells
+        joint = np.bincount(cell.ravel(), minlength=d * bins * size).reshape(d, bins, size) / n
+        p_code, p_factor = joint.sum(2, keepdims=True), joint.sum(1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mi = np.where(joint > 0, joint * np.log(joint / (p_code * p_factor)), 0.0).sum((1, 2))
+        pf = p_factor[0, 0]
+        entropy = -(pf[pf > 0] * np.log(pf[pf > 0])).sum()
+        out[:, k] = mi / entropy
+    return out
+
+
+def mutual_information_gap(mi: np.ndarray) -> float:
+    """The MIG of a (d, K) normalised mutual-information table (:func:`factor_mutual_information`): for
+    each factor, the gap between the two latents that say most about it, averaged over the factors."""
+    return float(np.mean(-np.diff(np.sort(mi, 0)[::-1][:2], axis=0)))
