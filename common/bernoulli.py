@@ -14,6 +14,11 @@ from torch import nn
 ACTIVATIONS = {"tanh": torch.tanh, "relu": F.relu}
 
 
+def bernoulli_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """sum_i x_i log y_i + (1 - x_i) log(1 - y_i) with y = sigmoid(logits), per example (last dim summed)."""
+    return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
+
+
 class BernoulliDecoder(nn.Module):
     """p(x | z): z -> hidden (tanh or ReLU) -> pixel logits; a Bernoulli log-likelihood per example."""
 
@@ -33,8 +38,7 @@ class BernoulliDecoder(nn.Module):
 
     def log_prob(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x|z) per example; ``z`` may carry extra leading sample dimensions."""
-        logits = self.logits(z)
-        return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
+        return bernoulli_log_prob(x, self.logits(z))
 
     def mean(self, z: torch.Tensor) -> torch.Tensor:
         """E[x|z] = y, the pixel probabilities."""
