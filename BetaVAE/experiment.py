@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from BetaVAE import betavae
 from BetaVAE.betavae import BetaVAELoss, ConvBetaVAE, FCBetaVAE
 from BetaVAE.config import CelebAConfig, DSpritesConfig
-from common import dsprites
+from BetaVAE import dsprites
 from common.data import DataError, ImageSet, data_dir
 from common.gaussian import gaussian_kl_per_latent
 from common.run import Run
@@ -78,7 +78,7 @@ def train_celeba_model(run: Run, name: str, loss_fn: LossFn, beta: float | None,
 def posterior_means(model: FCBetaVAE, data, factors: np.ndarray, device: torch.device | str = "cpu",
                     batch_size: int = 5000) -> np.ndarray:
     """Encoder means (N, z_dim) of the images of ``factors`` (N, 5), rendered by ``data``
-    (a :class:`common.dsprites.DSprites`) in batches, for the latent-factor statistics of Fig. 7."""
+    (a :class:`BetaVAE.dsprites.DSprites`) in batches, for the latent-factor statistics of Fig. 7."""
     was_training = model.training
     model.eval()
     out = [model.encode(data.observations(f, device).float().div_(255)).cpu()

@@ -4,7 +4,7 @@ each latent and each ground-truth factor (the MIG of Chen et al. 2018) that read
 The metric (Fig. 6, left) asks how well a linear classifier can tell, from the mean |r(x1) - r(x2)| over
 pairs of images that share one generative factor and differ in the others, which factor they share.
 ``data`` is any ground-truth dataset with ``factor_sizes``, ``sample_factors(n, rng)`` and
-``observations(factors)`` (``common.dsprites.DSprites``, or a toy one in the tests).
+``observations(factors)`` (``BetaVAE.dsprites.DSprites``, or a toy one in the tests).
 """
 from __future__ import annotations
 

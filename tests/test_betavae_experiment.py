@@ -14,7 +14,7 @@ from BetaVAE.experiment import (attribute_auc, auc_standard_error, best_latent, 
                                 laplacian_energy, pca_frechet_distance, posterior_means, predicted_active_directions,
                                 principal_components, train_celeba_model, train_dsprites_models)
 from common.data import ImageSet
-from common.dsprites import DSprites
+from BetaVAE.dsprites import DSprites
 from common.gaussian import gaussian_kl_per_latent
 from common.run import Run
 
@@ -142,7 +142,7 @@ def test_code_statistics_and_posterior_means_match_the_model_and_keep_its_mode()
     torch.testing.assert_close(stats["sse"], (rec - x).pow(2).flatten(1).sum(-1))
     torch.testing.assert_close(stats["sharpness"], laplacian_energy(rec) / laplacian_energy(x))
 
-    class Shapes:   # renders factor rows as uint8 images, as common.dsprites.DSprites does
+    class Shapes:   # renders factor rows as uint8 images, as BetaVAE.dsprites.DSprites does
         def observations(self, factors, device="cpu"):
             g = torch.Generator().manual_seed(int(factors.sum()))
             return (torch.rand(len(factors), 1, 64, 64, generator=g) < 0.3).to(torch.uint8) * 255

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from common import data as common_data
-from common import dsprites as D
+from BetaVAE import dsprites as D
 
 
 @pytest.fixture(scope="module")

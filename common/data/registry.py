@@ -70,7 +70,7 @@ DATASETS: dict[str, tuple[FileSpec, ...]] = {
         ("https://raw.githubusercontent.com/larvalabs/cryptopunks/master/punks.png",),
     ),),
     # dSprites' npz is known by its git blob id in the official repository (no SHA-256 is
-    # published). Optional: without it common.dsprites renders the images.
+    # published). Optional: without it BetaVAE.dsprites renders the images.
     "dsprites": (FileSpec(
         "dSprites/dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz",
         "git-blob:d98996d3f8ee1550e06b9d4ed78d0beb478910d5",
