@@ -15,6 +15,7 @@ from BetaVAE import betavae
 from BetaVAE.betavae import BetaVAELoss, ConvBetaVAE, FCBetaVAE
 from BetaVAE.config import CelebAConfig, DSpritesConfig
 from BetaVAE import dsprites
+from common import gaussian
 from common.data import DataError, ImageSet, data_dir
 from common.gaussian import gaussian_kl_per_latent
 from common.run import Run
@@ -52,7 +53,7 @@ def train_dsprites_models(run: Run, data: dsprites.DSprites, cfg: DSpritesConfig
                 dsprites_model_name(beta, s), model, BetaVAELoss(beta), batches, cfg.epochs, optimizer=opt,
                 config={"data": f"dsprites-{data.source}", "beta": beta, "model_seed": s,
                         "init": "torch default"},
-                sources=(betavae, dsprites), desc=f"beta={beta:g} seed {s}")
+                sources=(betavae, dsprites, gaussian), desc=f"beta={beta:g} seed {s}")
             models[beta, s] = model.eval()
     return models, hists, init_states
 
@@ -67,7 +68,7 @@ def train_celeba_model(run: Run, name: str, loss_fn: LossFn, beta: float | None,
     opt = make_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr)
     config = dict(data="celeba-64", train_images=len(train), beta=beta, decoder_std=decoder_std, lr=cfg.lr)
     history = run.train(name, model, loss_fn, train.batches(cfg.batch_size, device, seed=seed), cfg.epochs,
-                        optimizer=opt, config=config, sources=(betavae,))
+                        optimizer=opt, config=config, sources=(betavae, gaussian))
     return model.eval(), history
 
 

@@ -4,8 +4,8 @@ The paper's model and loss are in :mod:`DenoisingAE.denoising` (and the regulari
 in :mod:`DenoisingAE.regularized`); this module trains them the way the notebooks do.
 Every model is a named checkpoint of a :class:`common.run.Run` (``run.train``): reloaded
 when finished, resumed when interrupted, keyed by the ``config`` a caller passes (what
-the key cannot see: the data, the initial weights) together with the source of this
-module and of ``denoising``.
+the key cannot see: the data, the initial weights) together with the source of
+``denoising`` and of this module's recipes and data builders (:func:`_sources`).
 
 - DenoisingAE.ipynb, Fig. 3: :func:`train_dae`. Table 1 (sec. 3.4): :func:`pretrain_stack`
   (greedy, on clean codes), :func:`fine_tune` (epoch chosen on validation), :func:`run_stack`,
@@ -37,13 +37,13 @@ from DenoisingAE.regularized import contractive_penalty
 
 
 def _sources() -> tuple:
-    """The code a trained model's key hashes: the paper's math, so editing it retrains.
+    """The code a trained model's key hashes beyond its layers' and loss's modules (``denoising``, found by Run).
 
-    Not this module: it also holds measurements, and editing one must not throw away an
-    hour of training. A recipe's settings (sizes, noise, epochs, optimizer) are in the key
-    through ``config``, the model's repr and the optimizer.
+    The recipes and the data they build: editing how a stack is pretrained, what a layer
+    trains on or how a dataset variant is drawn retrains. Not the whole of this module: it
+    also holds measurements, and editing one must not throw away an hour of training.
     """
-    return (denoising,)
+    return (train_dae, encode_all, pretrain_stack, fine_tune, rotate_digits, random_background)
 
 
 # ---------------------------------------------------------------------------

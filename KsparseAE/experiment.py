@@ -2,7 +2,7 @@
 
 The paper's model, loss and schedule are in :mod:`KsparseAE.ksparse`. Each model is a
 named checkpoint of a :class:`common.run.Run` (``run.train``), keyed by the configuration
-and by the source of ``ksparse`` and of this module.
+and by the source of ``ksparse`` (the model, its loss and the schedule hook).
 """
 from __future__ import annotations
 

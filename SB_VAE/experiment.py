@@ -11,6 +11,7 @@ import math
 import numpy as np
 import torch
 
+from common import gaussian
 from common.data import ImageSet
 from common.evaluate import error_difference_se
 from common.run import Run
@@ -22,7 +23,7 @@ from SB_VAE.sbvae import VAEModel, negative_bound_loss
 
 #: The modules whose code a trained model's checkpoint key hashes: the paper's math. Not this module,
 #: which also holds measurements whose edits must not retrain; a recipe's settings are keyed via config.
-SOURCES = (sbvae, kumaraswamy)
+SOURCES = (sbvae, kumaraswamy, gaussian)
 
 
 # ---------------------------------------------------------------------------

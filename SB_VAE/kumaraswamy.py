@@ -17,6 +17,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 EULER_GAMMA = 0.5772156649015329
 
@@ -71,6 +72,7 @@ class _KumaraswamyLogV(torch.autograd.Function):
         return log_v, log_1mv
 
     @staticmethod
+    @once_differentiable  # the written-out formula has no second derivative
     def backward(ctx, g_v, g_1mv):
         log_u, a, b, log_v, log_1mv = ctx.saved_tensors
         x = log_u / b

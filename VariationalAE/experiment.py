@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from common import gaussian
 from common.data import Chunks, ImageSet
 from common.run import Run
 from common.train import History, make_optimizer, seed_everything
@@ -40,7 +41,7 @@ def train_vae(run: Run, name: str, train_set: ImageSet, test_set: ImageSet, imag
               "test_data": getattr(test_set, "name", "?"), "n_test": len(test_set),
               "init_std": training.init_std, "chunk": training.chunk, "likelihood": likelihood}
     hist = run.train(name, model, elbo_loss, stream, training.chunks, optimizer=opt, config=config,
-                     sources=(vae,), val=test_set.batches(1000, device, shuffle=False))
+                     sources=(vae, gaussian), val=test_set.batches(1000, device, shuffle=False))
     return model.eval(), hist
 
 

@@ -26,6 +26,21 @@ from common.paths import PROFILES, TENSORBOARD_ENV, output_root
 from common.train import History, LossFn, fit, load_checkpoint
 
 
+def model_sources(model: nn.Module, loss_fn: Callable) -> list[Any]:
+    """The project's modules that define ``model``'s layers and ``loss_fn``: the code a trained model depends on.
+
+    Found from the objects themselves (each submodule's class, the loss's class or function),
+    so a shared piece such as ``common.bernoulli.BernoulliDecoder`` is hashed without the
+    caller naming it; torch's own modules are left out (their version is in the results).
+    """
+    found: dict[str, Any] = {}
+    for obj in [type(m) for m in model.modules()] + [loss_fn if inspect.isfunction(loss_fn) else type(loss_fn)]:
+        module = inspect.getmodule(obj)
+        if module is not None and not module.__name__.split(".")[0] in ("torch", "builtins", "functools"):
+            found.setdefault(module.__name__, module)
+    return [found[k] for k in sorted(found)]
+
+
 def config_key(config: dict, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable,
                epochs: int, sources: Sequence[Any] = ()) -> str:
     """A hash of everything that changes a trained model.
@@ -169,8 +184,11 @@ class Run:
 
         ``config`` holds every setting that changes the result and is not visible in the
         model, the optimizer or ``epochs`` (data name and size, noise level, beta, ...);
-        the run's seed and profile are added. ``sources`` are the paper modules whose
-        code the model depends on. If a finished checkpoint of exactly this key exists,
+        the run's seed and profile are added, and so are the ``fit`` settings that change
+        training (``best_on``, ``patience``, ``bf16`` and the hooks' names). ``sources`` are
+        the code the model depends on beyond the modules that define its layers and its
+        loss (found by :func:`model_sources`): e.g. the functions that build its data.
+        If a finished checkpoint of exactly this key exists,
         the model and its history are loaded and nothing trains; an unfinished one is
         resumed; otherwise training starts. ``fit_kwargs`` go to
         :func:`common.train.fit` (``val``, ``best_on``, ``patience``, hooks, ...); the
@@ -184,9 +202,15 @@ class Run:
                 "train_examples": getattr(train, "n", None), "batch_size": getattr(train, "batch_size", None)}
         if hasattr(train, "n_batches"):  # Chunks: n is one chunk; key the data behind it and the chunk size
             full.update(train_examples=train.batches.n, chunk_batches=train.n_batches)
+        for k in ("best_on", "patience", "bf16"):  # a stop rule or precision changes what training leaves
+            if fit_kwargs.get(k) is not None:
+                full[f"fit_{k}"] = fit_kwargs[k]
+        for k in ("before_step", "after_step"):
+            if fit_kwargs.get(k) is not None:
+                full[f"fit_{k}"] = getattr(fit_kwargs[k], "__qualname__", repr(fit_kwargs[k]))
         if dryrun.max_steps() is not None:  # a capped model is never taken for a trained one
             full["dry_run_max_steps"] = dryrun.max_steps()
-        key = config_key(full, model, optimizer, loss_fn, epochs, sources)
+        key = config_key(full, model, optimizer, loss_fn, epochs, [*model_sources(model, loss_fn), *sources])
         path = self.checkpoint(name)
         fit_kwargs.setdefault("progress", self.progress)
         fit_kwargs.setdefault("desc", name)

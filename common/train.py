@@ -405,10 +405,10 @@ class _TermLog:
 
     def __init__(self, names: list[str], window: int, device: torch.device, steps_per_epoch: int) -> None:
         self.names, self.steps_per_epoch = names, steps_per_epoch
-        self.rows = torch.empty(max(1, window), len(names), device=device)
+        self.rows = torch.empty(max(1, window), len(names), dtype=torch.float32, device=device)
         self.sizes: list[int] = []
         self.first_step = 0
-        self.total = torch.zeros(len(names), device=device)
+        self.total = torch.zeros(len(names), dtype=torch.float32, device=device)
 
     def add(self, terms: dict[str, torch.Tensor], batch: int, step: int) -> None:
         if not self.sizes:
@@ -431,7 +431,7 @@ class _TermLog:
                 f"loss term {self.names[c]!r} became NaN or infinite at step {s} "
                 f"(epoch {s // self.steps_per_epoch}, batch {s % self.steps_per_epoch}); training stopped. "
                 f"Lower the learning rate, clip the term, or check the inputs; the last checkpoint is kept.")
-        sizes = torch.tensor(self.sizes, dtype=rows.dtype).to(rows.device, non_blocking=True)
+        sizes = torch.tensor(self.sizes, dtype=rows.dtype, device=rows.device)
         self.total += sizes @ rows
         self.sizes = []
 

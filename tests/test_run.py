@@ -7,7 +7,7 @@ from torch import nn
 
 from common import train
 from common.data import Chunks
-from common.run import Run, config_key
+from common.run import Run, config_key, model_sources
 # The small model, data and noisy loss that fit's tests train (tests/ is on sys.path under pytest).
 from test_train import _data, _model_and_opt, _noisy_loss, _same
 
@@ -44,7 +44,7 @@ def test_run_train_resumes_an_unfinished_model_to_the_same_history(tmp_path, mon
     model, opt = _model_and_opt()
     data = _data()
     key = config_key({"data": "random8x8", "n": 300, "seed": 0, "profile": "smoke", "train_examples": 300,
-                      "batch_size": 32}, model, opt, _noisy_loss, 4)
+                      "batch_size": 32}, model, opt, _noisy_loss, 4, model_sources(model, _noisy_loss))
 
     def kill_after_two(m, h):
         if h.epochs == 2:
@@ -147,3 +147,24 @@ def test_convergence_reads_early_stopping_and_the_tail_of_the_watched_metric():
     assert convergence(flat, "val/loss")["convergence"] == "converged"
     short = History({"train/loss": [3.0, 2.0]}, [1, 2])
     assert convergence(short, "train/loss")["convergence"] == "too short to tell"
+
+
+def test_the_key_hashes_the_modules_of_the_models_layers_and_loss_and_the_fit_settings(tmp_path, monkeypatch):
+    """A shared layer (common.bernoulli's decoder) is in the key without the caller naming it; so is patience."""
+    from common import bernoulli
+    from common.run import model_sources
+    from SB_VAE import sbvae
+
+    found = {m.__name__ for m in model_sources(sbvae.GaussVAE(784, 20, 5), sbvae.negative_bound_loss)}
+    assert found == {"SB_VAE.sbvae", "common.bernoulli"}
+    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))
+    keys = []
+    for patience in (1, 2):
+        run = Run("KeyTest", "smoke", 0, "cpu")
+        model, opt = _model_and_opt()
+        data = _data()
+        run.train("m", model, _plain_loss, data.batches(32), 1, optimizer=opt, config={},
+                  val=data.batches(100, shuffle=False), best_on="val/loss", patience=patience, progress=False)
+        keys.append(train.load_checkpoint(run.checkpoint("m"))["key"])
+    assert keys[0] != keys[1]
+    assert bernoulli.BernoulliDecoder.__module__ == "common.bernoulli"
