@@ -126,7 +126,7 @@ def build_pdf(results: Results, base: Path, path: Path) -> Path:
     if results.models:
         story += [Paragraph("Models", styles["Heading3"]),
                   Table([[p(v) for v in row] for row in model_rows(results.models)], style=grid, repeatRows=1,
-                        colWidths=[w * cm for w in (4.0, 1.3, 2.2, 1.5, 1.5, 1.6, 1.7, 3.2)]),
+                        colWidths=[w * cm for w in (3.6, 1.6, 2.2, 1.5, 1.5, 1.5, 1.7, 3.4)]),
                   Spacer(1, 2), p("Epochs as trained (early stopping may end a model before its budget); the best "
                                   "epoch counts from 1 ('-': none was kept); seconds of training and validation; "
                                   "status: trained in this run, resumed from an unfinished checkpoint, or loaded "
