@@ -22,7 +22,7 @@ from torch import nn
 
 from common import dryrun
 from common.data import Batches
-from common.paths import PROFILES, TENSORBOARD_ENV, output_root
+from common.paths import PROFILES, REPO_ROOT, TENSORBOARD_ENV, output_root
 from common.train import History, LossFn, fit, load_checkpoint
 
 
@@ -31,12 +31,16 @@ def model_sources(model: nn.Module, loss_fn: Callable) -> list[Any]:
 
     Found from the objects themselves (each submodule's class, the loss's class or function),
     so a shared piece such as ``common.bernoulli.BernoulliDecoder`` is hashed without the
-    caller naming it; torch's own modules are left out (their version is in the results).
+    caller naming it. Only the repository's modules count: torch's are left out (their version
+    is in the results), and so is code defined in a notebook or a script (``__main__``).
     """
     found: dict[str, Any] = {}
     for obj in [type(m) for m in model.modules()] + [loss_fn if inspect.isfunction(loss_fn) else type(loss_fn)]:
         module = inspect.getmodule(obj)
-        if module is not None and not module.__name__.split(".")[0] in ("torch", "builtins", "functools"):
+        path = getattr(module, "__file__", None)
+        # the project's own modules only: not torch's, and not a notebook's or a script's __main__
+        if (module is not None and module.__name__ != "__main__" and path and Path(path).resolve().is_relative_to(REPO_ROOT)
+                and not {"site-packages", "dist-packages"} & set(Path(path).parts)):   # a .venv inside the checkout
             found.setdefault(module.__name__, module)
     return [found[k] for k in sorted(found)]
 
