@@ -7,6 +7,7 @@ the result (:func:`config_key`), then trains, resumes or reloads it (:func:`trai
 """
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import inspect
 import json
@@ -134,6 +135,33 @@ def convergence(history: History, watched: str) -> dict[str, Any]:
             "why": f"best {watched} improved {100 * gain:.2f}% over the last {len(values) - cut} of {len(values)} epochs"}
 
 
+@dataclass(frozen=True)
+class Reference:
+    """The training budget the paper, or its authors' code, gave a model: examples seen, and where that is stated.
+
+    ``examples`` counts training examples presented (epochs x training-set size, or steps x batch
+    size); ``source`` says where the number comes from, e.g. "authors' code: 2,000 epochs x 50k".
+    Rule R9 of ``common.report`` shows each model's share of it beside every verdict.
+    """
+
+    examples: float
+    source: str
+
+    def __post_init__(self) -> None:
+        if not self.examples > 0:
+            raise ValueError(f"a reference budget must be > 0 examples, got {self.examples}")
+        if not self.source.strip():
+            raise ValueError("a reference budget needs its source (the paper's section or the authors' code)")
+
+
+def budget_fields(examples_seen: int, reference: Reference | None) -> dict[str, Any]:
+    """The budget columns of one model's record: the reference, its source and the share used (None if unknown)."""
+    if reference is None:
+        return {"reference_examples": None, "reference_source": "", "budget_share": None}
+    return {"reference_examples": reference.examples, "reference_source": reference.source,
+            "budget_share": round(examples_seen / reference.examples, 6)}
+
+
 @dataclass
 class Run:
     """One notebook run: its paper, profile, seed, device and output folders.
@@ -159,6 +187,18 @@ class Run:
     #: What each named model's training amounted to, for the report's budget table:
     #: epochs, examples seen, best epoch, whether early stopping fired, and seconds of training.
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Reference budgets by model-name pattern (``fnmatch``, e.g. ``"sb_*"``), the first match wins:
+    #: each model's record gets its share of it (rule R9). Set it before training; ``finish`` re-reads it.
+    references: dict[str, Reference] = field(default_factory=dict)
+
+    def reference_for(self, name: str) -> Reference | None:
+        """The reference budget of the model called ``name``: the first pattern of ``references`` it matches."""
+        return next((ref for pattern, ref in self.references.items() if fnmatch.fnmatchcase(name, pattern)), None)
+
+    def model_records(self) -> dict[str, dict[str, Any]]:
+        """``models`` with each model's reference budget and share as ``references`` now gives them."""
+        return {name: {**rec, **budget_fields(rec.get("examples_seen", 0), self.reference_for(name))}
+                for name, rec in self.models.items()}
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -229,6 +269,7 @@ class Run:
                              "best_epoch": history.best_epoch, "stopped_early": history.stopped_early,
                              "train_seconds": round(history.seconds, 1), "status": status,
                              **convergence(history, watched)}
+        self.models[name].update(budget_fields(self.models[name]["examples_seen"], self.reference_for(name)))
         print(f"{name}: {status} ({path.relative_to(self.out) if path.is_relative_to(self.out) else path})")
         return history
 

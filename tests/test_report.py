@@ -164,7 +164,7 @@ def test_scorecard_counts_paper_claims_only_and_flags_kinds_and_revised(out_dir)
     assert "Sanity checks (true by construction; shown, not in the totals): 1" in card
     assert "Additions (ours, not in the paper; not in the totals): 1" in card
     assert "revised after seeing results (flagged *revised*): 1 (p2)" in card
-    assert "| p2 | paper | paper claim two | A > B [P] | A < B | **not reproduced** *revised* |" in card
+    assert "| p2 | paper | paper claim two | A > B [P] | A < B | **not reproduced** *revised* | – |" in card
     assert "| s1 | sanity |" in card and "| a1 | addition |" in card
     assert "R3 ranking" in card and "1.96" in card  # the rules are written down where the totals are
     text = " ".join(" ".join(page.extract_text() for page in PdfReader(run.out / "KsparseAE.pdf").pages).split())
@@ -277,13 +277,14 @@ def test_finish_stores_a_frozen_config_as_plain_data_and_the_pdf_shows_it_and_th
     data = json.loads((out_dir / "DenoisingAE/results.json").read_text())
     assert data["config"] == {"batch_size": 100, "optimizer": "adam",
                               "vae": {"lr": 0.001, "epochs": 3, "hidden": [500, 500]}}  # tuples as lists
-    assert data["models"] == {"sda-3": run.models["sda-3"]}
+    assert data["models"] == run.model_records()  # with the (here unknown) reference budget, rule R9
+    assert data["models"]["sda-3"]["budget_share"] is None
     assert report.Results.from_json(res.to_json()) == res
     text = _pdf_text(out_dir / "DenoisingAE/DenoisingAE.pdf")
     assert "Configuration" in text and "vae.lr 0.001" in text and "vae.hidden [500, 500]" in text
     assert "batch_size 100" in text and "optimizer adam" in text
     assert "examples seen" in text and "stopped early" in text
-    assert "sda-3 7 70,000 5 yes 12.3 trained" in text  # the best epoch counts from 1 in the PDF
+    assert "sda-3 7 70,000 – 5 yes 12.3 trained" in text  # the best epoch counts from 1 in the PDF
 
 
 def test_the_pdf_leaves_out_empty_config_and_model_tables(out_dir):

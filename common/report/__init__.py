@@ -16,14 +16,15 @@ succeeded, so the scorecard never shows a failed or stale run as if it were curr
 One module per concern, all re-exported here (``from common.report import finish``):
 
 - ``claims``: :class:`Claim`, :func:`record`, the verdict functions and the verdict
-  rules ``RULES`` (R1-R8, written out in that module's docstring; cite them by number);
+  rules ``RULES`` (R1-R9, written out in that module's docstring; cite them by number);
 - ``results``: :class:`Results`, :class:`Figure`, :func:`finish`, :func:`config_as_data`;
 - ``provenance``: when, at which commit, on which device and libraries;
 - ``pdf``: :func:`build_pdf`, the report a reader opens;
 - ``scorecard``: :func:`build_scorecard` and the log of notebook runs (rule R8).
 """
-from common.report.claims import (CONFIDENCE, KINDS, RULES, VERDICTS, Claim, claim_counts, counts_text,
-                                  level_verdict, ranking_verdict, record, verdict)
+from common.report.claims import (CONFIDENCE, KINDS, RULES, VERDICTS, Claim, LevelCheck, apply_budget_rule,
+                                  claim_counts, counts_text, level_check, level_tolerance, level_verdict,
+                                  ranking_verdict, record, verdict, verdict_mark)
 from common.report.pdf import build_pdf, figure_caption, flat_config, pdf_image_bytes
 from common.report.provenance import (cpu_model, device_name, git_commit, library_versions, parse_time,
                                       show_time, utc_now)

@@ -16,7 +16,7 @@ from xml.sax.saxutils import escape
 from PIL import Image as PILImage
 
 from common.paths import atomic_write
-from common.report.claims import CONFIDENCE, claim_counts, counts_text
+from common.report.claims import CONFIDENCE, claim_counts, counts_text, verdict_mark
 from common.report.provenance import show_time
 
 if TYPE_CHECKING:
@@ -39,10 +39,13 @@ def flat_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 def model_rows(models: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
     """One row per named model of ``Results.models``, headed; best epochs count from 1, as the text does."""
-    rows = [["model", "epochs", "examples seen", "best epoch", "stopped early", "seconds", "status", "converged"]]
+    rows = [["model", "epochs", "examples seen", "share of reference", "best epoch", "stopped early", "seconds",
+             "status", "converged"]]
     for name, m in models.items():
         best, seen, seconds = m.get("best_epoch"), m.get("examples_seen"), m.get("train_seconds")
+        share = m.get("budget_share")
         rows.append([name, str(m.get("epochs", "")), "" if seen is None else f"{seen:,}",
+                     "–" if share is None else f"{100 * share:.3g}% of {m['reference_examples']:,.0f}",
                      "-" if best is None else str(best + 1), "yes" if m.get("stopped_early") else "no",
                      "" if seconds is None else f"{seconds:.1f}", str(m.get("status", "")),
                      str(m.get("convergence", "")) + (f" ({100 * m['tail_improvement']:.1f}% in the last 20%)"
@@ -126,12 +129,16 @@ def build_pdf(results: Results, base: Path, path: Path) -> Path:
     if results.models:
         story += [Paragraph("Models", styles["Heading3"]),
                   Table([[p(v) for v in row] for row in model_rows(results.models)], style=grid, repeatRows=1,
-                        colWidths=[w * cm for w in (3.6, 1.6, 2.2, 1.5, 1.5, 1.5, 1.7, 3.4)]),
+                        colWidths=[w * cm for w in (2.9, 1.4, 1.9, 2.4, 1.3, 1.6, 1.6, 1.5, 2.4)]),
                   Spacer(1, 2), p("Epochs as trained (early stopping may end a model before its budget); the best "
                                   "epoch counts from 1 ('-': none was kept); seconds of training and validation; "
                                   "status: trained in this run, resumed from an unfinished checkpoint, or loaded "
-                                  "finished; converged: early stopping fired, or the watched metric's best improved "
+                                  "finished; share of reference: examples seen over the reference budget (sources "
+                                  "below); converged: early stopping fired, or the watched metric's best improved "
                                   "by under 0.5% over the last 20% of the epochs (common.run.convergence).", cell)]
+        sources = dict.fromkeys(f"{m['reference_examples']:,.0f} examples: {m['reference_source']}"
+                                for m in results.models.values() if m.get("reference_examples"))
+        story += [p("Reference budgets: " + ("; ".join(sources) if sources else "none stated") + ".", cell)]
 
     story += [Paragraph("Paper against ours", styles["Heading2"]),
               p("Confidence of the paper's value: " + "; ".join(f"[{k}] {v}" for k, v in CONFIDENCE.items())
@@ -142,16 +149,19 @@ def build_pdf(results: Results, base: Path, path: Path) -> Path:
         ids.append(c.id + ("" if c.kind == "paper" else f" ({c.kind})"))
         revised = " (criterion revised after seeing results)" if c.revised else ""
         rows.append([p(ids[-1]), p(c.statement), p(f"{c.paper} [{c.confidence}]"), p(c.ours),
-                     p(c.criterion + revised), p(c.verdict + (" (revised)" if c.revised else ""))])
+                     p(c.criterion + revised + (f" Budget (R9): {c.budget}." if c.budget else "")),
+                     p(verdict_mark(c) + (" (revised)" if c.revised else ""))])
     # The id column is as wide as the longest word of an id (plus the cell's padding), so no id breaks mid-word.
     longest = max((stringWidth(w, cell.fontName, cell.fontSize) for i in ids for w in i.split()), default=0)
     id_width = min(max(1.6 * cm, longest + 13), 3.2 * cm)
     story.append(Table(rows, colWidths=[id_width, 6.6 * cm - id_width, 2.6 * cm, 2.9 * cm, 3.2 * cm, 1.9 * cm],
                        style=grid, repeatRows=1))
     counts = claim_counts(results.claims)
+    decided, under = claim_counts(results.claims, False), claim_counts(results.claims, True)
     n_revised = sum(c.revised for c in results.claims)
     story += [Spacer(1, 4), p(
-        f"Paper claims: {counts_text(counts['paper'])}. Sanity checks (true by construction, counted apart): "
+        f"Paper claims: {counts_text(counts['paper'])}; decided (every model behind them converged, rule R9): "
+        f"{counts_text(decided['paper'])}; undertrained: {counts_text(under['paper'])}. Sanity checks (true by construction, counted apart): "
         f"{sum(counts['sanity'].values())}. Additions (ours, not in the paper): {sum(counts['addition'].values())}. "
         f"Criteria revised after seeing results: {n_revised}"
         + (f" ({', '.join(c.id for c in results.claims if c.revised)})" if n_revised else "") + ".",

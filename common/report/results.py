@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 from common import dryrun
 from common.paths import atomic_write_text
-from common.report.claims import Claim
+from common.report.claims import Claim, apply_budget_rule
 from common.report.pdf import build_pdf
 from common.report.provenance import device_name, git_commit, library_versions, utc_now
 from common.run import Run
@@ -58,7 +58,8 @@ class Results:
     dry_run: dict | None = None
     #: The run's typed configuration as data (every learning rate, epoch count, batch size, optimizer).
     config: dict = field(default_factory=dict)
-    #: Per named model: epochs, examples seen, best epoch, early stop, training seconds (``Run.models``).
+    #: Per named model: epochs, examples seen, best epoch, early stop, training seconds, convergence, and the
+    #: reference budget with its source and the share used (``Run.model_records``, rule R9).
     models: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -86,13 +87,16 @@ def finish(run: Run, title: str, citation: str, summary: str, claims: Sequence[C
     for a folder with a second notebook.
     """
     name = name or run.paper
+    models = run.model_records()
+    claims = list(claims)
+    apply_budget_rule(claims, models)  # rule R9: a verdict resting on an unconverged model is marked undertrained
     results = Results(paper=run.paper, title=title, citation=citation, summary=summary, profile=run.profile,
                       device=device_name(run.device), seed=run.seed, runtime_s=round(run.elapsed_s, 1),
-                      setup=dict(setup), claims=list(claims), figures=list(figures), deviations=list(deviations),
+                      setup=dict(setup), claims=claims, figures=list(figures), deviations=list(deviations),
                       metrics=metrics or {}, versions=library_versions(), notebook=f"{name}.ipynb",
                       training=dict(run.status), commit=git_commit(), finished_at=utc_now(),
                       dry_run=dryrun.summary(), config=config_as_data(config),
-                      models={k: dict(v) for k, v in run.models.items()})
+                      models=models)
     for f in results.figures:
         if not (run.out / f.path).is_file():
             raise FileNotFoundError(f"figure {f.path} is not in {run.out}; save it before finishing")

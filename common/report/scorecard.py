@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from common.paths import PROFILES, atomic_write_text, output_root
-from common.report.claims import RULES, claim_counts, counts_text
+from common.report.claims import RULES, claim_counts, counts_text, verdict_mark
 from common.report.provenance import parse_time, show_time
 from common.report.results import Results
 
@@ -137,6 +137,7 @@ def build_scorecard(results: Sequence[Results], path: Path, runs: Mapping[str, N
     counted = [c for r, (ok, _, _) in zip(results, states) if ok for c in r.claims]
     left_out = [(r, c) for r, (ok, _, _) in zip(results, states) if not ok for c in r.claims]
     counts = claim_counts(counted)
+    decided, undertrained = claim_counts(counted, undertrained=False), claim_counts(counted, undertrained=True)
     revised = [c for c in counted if c.revised and c.kind == "paper"]
     failed_without_results = [] if runs is None else [
         rec for rec in runs.values()
@@ -148,6 +149,9 @@ def build_scorecard(results: Sequence[Results], path: Path, runs: Mapping[str, N
              + (f" for the batch started {show_time(batch)}" if batch else "") + ".", "",
              f"**Totals (paper claims of notebooks run successfully in this batch):** {counts_text(counts['paper'])}.",
              "",
+             f"- Decided (every model behind the verdict converged, rule R9): {counts_text(decided['paper'])}.",
+             f"- Undertrained (some model behind the verdict was still improving when its budget ran out, rule R9; "
+             f"the verdict may change with more training): {counts_text(undertrained['paper'])}.",
              f"- Sanity checks (true by construction; shown, not in the totals): {sum(counts['sanity'].values())} "
              f"({counts_text(counts['sanity'])}).",
              f"- Additions (ours, not in the paper; not in the totals): {sum(counts['addition'].values())} "
@@ -183,12 +187,13 @@ def build_scorecard(results: Sequence[Results], path: Path, runs: Mapping[str, N
                       ""]
             if not ok:
                 lines += [f"> **Not counted: {why}.**", ""]
-            lines += ["| id | kind | claim | paper | ours | verdict |", "|---|---|---|---|---|---|"]
+            lines += ["| id | kind | claim | paper | ours | verdict | budget (R9) |", "|---|---|---|---|---|---|---|"]
             for c in r.claims:
-                mark = f"**{c.verdict}**" + (" *revised*" if c.revised else "")
+                mark = f"**{c.verdict}**" + (", *undertrained*" if c.undertrained else "") \
+                    + (" *revised*" if c.revised else "")
                 if not ok:
-                    mark = f"{c.verdict}, not counted ({short})"
-                cells = [c.id, c.kind, c.statement, f"{c.paper} [{c.confidence}]", c.ours, mark]
+                    mark = f"{verdict_mark(c)}, not counted ({short})"
+                cells = [c.id, c.kind, c.statement, f"{c.paper} [{c.confidence}]", c.ours, mark, c.budget or "–"]
                 lines.append("| " + " | ".join(s.replace("|", "/").replace("\n", " ") for s in cells) + " |")
             lines.append("")
     return atomic_write_text(path, "\n".join(lines))

@@ -1,0 +1,105 @@
+"""Rules R4 (one tolerance for level claims) and R9 (verdicts on models still improving)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from common import report
+from common.data import Batches
+from common.report import Claim, level_check, level_tolerance
+from common.run import Reference, Run, budget_fields, convergence
+from common.train import History
+
+
+def _history(values, stopped_early=False) -> History:
+    h = History()
+    h.records["val/loss"] = list(values)
+    h.stopped_early = stopped_early
+    return h
+
+
+def test_a_model_that_stops_early_is_converged_and_one_whose_metric_still_falls_is_not():
+    assert convergence(_history([5, 4, 3.9, 3.9, 3.95], stopped_early=True), "val/loss")["convergence"] == "converged"
+    falling = convergence(_history([10, 9, 8, 7, 6, 5, 4, 3, 2, 1]), "val/loss")
+    assert falling["convergence"] == "still improving" and falling["tail_improvement"] > 0.5
+
+
+def test_r4_tolerance_is_twice_the_combined_se_or_five_percent_of_the_paper():
+    assert level_tolerance(100.0, se_ours=3.0, se_paper=4.0) == pytest.approx(10.0)   # 2 * hypot(3, 4)
+    assert level_tolerance(100.0, se_ours=0.1) == pytest.approx(5.0)                  # 5% floor
+    assert level_tolerance(100.0, se_ours=3.0, interval=1.5) == 1.5                   # the paper's own interval
+    with pytest.raises(ValueError, match="se_ours"):
+        level_tolerance(1.0, se_ours=-1.0)
+    with pytest.raises(ValueError, match="interval"):
+        level_tolerance(1.0, interval=0.0)
+
+
+def test_a_level_within_2_se_reads_reproduced_and_one_3_tol_away_reads_not_reproduced():
+    paper, se = 100.0, 4.0                      # tol = max(2 * 4, 5) = 8
+    near = level_check(paper + 1.9 * se, paper, se)
+    assert near.verdict == "reproduced" and near.tol == pytest.approx(8.0)
+    assert "tol 8.00" in near.text and "R4" in near.text
+    assert level_check(paper + 1.5 * near.tol, paper, se).verdict == "partly"
+    assert level_check(paper - 3 * near.tol, paper, se).verdict == "not reproduced"
+    assert level_check(paper, paper, se, confidence="U").verdict == "partly"     # [U] values are never a hard bar
+    with pytest.raises(ValueError, match="finite"):
+        level_check(float("nan"), paper, se)
+
+
+def _models(**states):
+    return {name: {"convergence": st, "examples_seen": 1000,
+                   **budget_fields(1000, Reference(50_000, "paper, sec. 5") if st != "skip" else None)}
+            for name, st in states.items()}
+
+
+def test_r9_marks_a_verdict_undertrained_in_either_direction_when_a_model_behind_it_still_improves():
+    models = _models(a="converged", b="still improving", c="converged")
+    won = Claim("rank", "A beats B", "A < B", "A < B", "R3", "reproduced", models=["a", "b"])
+    lost = Claim("level", "A is 1%", "1%", "3%", "R4", "not reproduced", models=["b"])
+    done = Claim("done", "C is 1%", "1%", "1%", "R4", "reproduced", models=["c"])
+    allm = Claim("all", "all", "x", "y", "R4", "partly")                 # models=None: every model of the run
+    pure = Claim("def", "a definition", "x", "x", "closed form", "reproduced", kind="sanity", models=[])
+    report.apply_budget_rule([won, lost, done, allm, pure], models)
+    assert won.undertrained and lost.undertrained and allm.undertrained
+    assert not done.undertrained and not pure.undertrained and pure.budget == ""
+    assert won.verdict == "reproduced" and lost.verdict == "not reproduced"   # the verdict itself is unchanged
+    assert won.budget == "2% of the reference budget; 1 of 2 models not converged"
+    assert done.budget == "2% of the reference budget; converged"
+    assert report.verdict_mark(lost) == "not reproduced, undertrained"
+    with pytest.raises(ValueError, match="not trained in this run"):
+        report.apply_budget_rule([Claim("x", "s", "p", "o", "c", "partly", models=["typo"])], models)
+
+
+def test_r9_in_finish_the_scorecard_counts_decided_and_undertrained_apart(out_dir):
+    run = Run("SB_VAE", "smoke", 0, "cpu")
+    run.references = {"sb*": Reference(4_000, "authors' code: 2,000 epochs")}
+    torch.manual_seed(0)
+    x = torch.rand(40, 3)
+    for name, epochs in (("sb_vae", 6), ("gauss", 6)):
+        model = nn.Linear(3, 3)
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        run.train(name, model, lambda m, xb, yb=None: {"loss": ((m(xb) - xb) ** 2).mean()},
+                  Batches(x, None, 10, seed=0), epochs, optimizer=opt, config={}, progress=False)
+    run.models["gauss"]["convergence"] = "converged"          # as if its curve had flattened
+    claims = [Claim("a", "SB beats Gauss", "x", "y", "R3", "reproduced", models=["sb_vae", "gauss"]),
+              Claim("b", "Gauss level", "x", "y", "R4", "not reproduced", models=["gauss"])]
+    res = report.finish(run, "t", "c", "s", claims, [], {}, [])
+    data = json.loads((out_dir / "SB_VAE/results.json").read_text())
+    assert data["models"]["sb_vae"]["budget_share"] == pytest.approx(240 / 4000)
+    assert data["models"]["gauss"]["budget_share"] is None and data["models"]["sb_vae"]["reference_source"]
+    assert [c["undertrained"] for c in data["claims"]] == [True, False]
+    assert report.Results.from_json(res.to_json()) == res
+    card = report.build_scorecard(report.collect_results("smoke"), out_dir / "SCORECARD.md").read_text()
+    assert "Decided (every model behind the verdict converged, rule R9): 0 reproduced, 0 partly, 1 not reproduced" in card
+    assert "Undertrained (" in card and "1 reproduced, 0 partly, 0 not reproduced, 0 not run" in card
+    assert "**reproduced**, *undertrained*" in card and "6% of the reference budget; 1 of 2 models not converged" in card
+
+
+def test_a_reference_budget_needs_examples_and_a_source():
+    with pytest.raises(ValueError, match="> 0"):
+        Reference(0, "paper")
+    with pytest.raises(ValueError, match="source"):
+        Reference(10, " ")
