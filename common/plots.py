@@ -8,7 +8,7 @@ shaped (N, C, H, W) with C = 1 (grey), 3 (RGB) or 4 (RGBA, shown over white).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -212,6 +212,41 @@ def curves(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: 
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    return save(fig, path)
+
+
+def learning_curves(histories: Mapping[str, Any], metric: str, path: Path | str | None = None, title: str = "",
+                    ylabel: str = "", references: Mapping[str, float] | None = None,
+                    ax: plt.Axes | None = None) -> plt.Figure:
+    """The claim's metric against training samples seen, one line per model (``History`` objects), on a log axis.
+
+    ``references`` (model name -> reference budget in examples, e.g. from ``Run.model_records()``)
+    draws each model's reference budget as a dotted line in its colour, so a reader sees how much of
+    the paper's training a curve covers and whether it had flattened (rule R9). Models whose history
+    lacks ``metric`` are left out; the legend says so.
+    """
+    fig = ax.figure if ax is not None else plt.figure(figsize=(6.4, 4.2))
+    ax = ax or fig.add_subplot(1, 1, 1)
+    missing = []
+    for i, (name, h) in enumerate(histories.items()):
+        values = h.records.get(metric)
+        if not values:
+            missing.append(name)
+            continue
+        n = min(len(values), len(h.samples))
+        line, = ax.plot(h.samples[:n], values[:n], "-", marker="." if n < 30 else None, label=name)
+        ref = (references or {}).get(name)
+        if ref:
+            ax.axvline(ref, color=line.get_color(), ls=":", lw=1.2)
+    if references and any(references.get(n) for n in histories):
+        ax.plot([], [], "k:", lw=1.2, label="reference budget (dotted)")
+    ax.set_xscale("log")
+    ax.set_xlabel("training samples seen (log scale)")
+    ax.set_ylabel(ylabel or metric)
+    ax.set_title(title + (f"\n(no {metric} recorded: {', '.join(missing)})" if missing else ""), fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
     return save(fig, path)
 
 

@@ -103,3 +103,23 @@ def test_a_reference_budget_needs_examples_and_a_source():
         Reference(0, "paper")
     with pytest.raises(ValueError, match="source"):
         Reference(10, " ")
+
+
+def test_learning_curves_plot_each_model_and_its_reference_budget(tmp_path):
+    from common.plots import learning_curves
+    a, b = History(), History()
+    a.records["val/loss"], a.samples = [3.0, 2.0, 1.5], [100, 200, 300]
+    b.records["train/loss"], b.samples = [3.0, 2.0], [100, 200]
+    fig = learning_curves({"a": a, "b": b}, "val/loss", tmp_path / "lc.png", "t", references={"a": 10_000})
+    ax = fig.axes[0]
+    assert (tmp_path / "lc.png").is_file() and ax.get_xscale() == "log"
+    assert [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")] == \
+        ["a", "reference budget (dotted)"]
+    assert "no val/loss recorded: b" in ax.get_title()
+    assert any(list(line.get_xdata()) == [10_000, 10_000] for line in ax.get_lines())   # the budget line
+
+
+def test_the_paper_cell_shows_a_dash_for_additions_and_the_confidence_once():
+    assert report.paper_cell(Claim("a", "s", "-", "o", "c", "reproduced", "P", kind="addition")) == "–"
+    assert report.paper_cell(Claim("b", "s", "2.80% [U]", "o", "c", "partly", "U")) == "2.80% [U]"
+    assert report.paper_cell(Claim("c", "s", "2.80%", "o", "c", "partly", "U")) == "2.80% [U]"

@@ -127,6 +127,16 @@ def record(claims: list[Claim], claim: Claim, models: Mapping[str, Mapping[str, 
           f"{budget}")
 
 
+def paper_cell(claim: Claim) -> str:
+    """The paper's value with its confidence, as tables show it: "–" where the paper gives none (an addition),
+    and the mark once when the text already ends in it (no "[U] [U]")."""
+    text = claim.paper.strip()
+    if text in ("", "-", "–", "—"):
+        return "–"
+    mark = f"[{claim.confidence}]"
+    return text if text.endswith(mark) else f"{text} {mark}"
+
+
 def verdict_mark(claim: Claim) -> str:
     """The verdict as a reader sees it: "not reproduced, undertrained" when rule R9 marked it."""
     return claim.verdict + (", undertrained" if claim.undertrained else "")

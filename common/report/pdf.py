@@ -16,7 +16,7 @@ from xml.sax.saxutils import escape
 from PIL import Image as PILImage
 
 from common.paths import atomic_write
-from common.report.claims import CONFIDENCE, claim_counts, counts_text, verdict_mark
+from common.report.claims import CONFIDENCE, claim_counts, counts_text, paper_cell, verdict_mark
 from common.report.provenance import show_time
 
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ def build_pdf(results: Results, base: Path, path: Path) -> Path:
     for c in results.claims:
         ids.append(c.id + ("" if c.kind == "paper" else f" ({c.kind})"))
         revised = " (criterion revised after seeing results)" if c.revised else ""
-        rows.append([p(ids[-1]), p(c.statement), p(f"{c.paper} [{c.confidence}]"), p(c.ours),
+        rows.append([p(ids[-1]), p(c.statement), p(paper_cell(c)), p(c.ours),
                      p(c.criterion + revised + (f" Budget (R9): {c.budget}." if c.budget else "")),
                      p(verdict_mark(c) + (" (revised)" if c.revised else ""))])
     # The id column is as wide as the longest word of an id (plus the cell's padding), so no id breaks mid-word.

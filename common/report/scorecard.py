@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from common.paths import PROFILES, atomic_write_text, output_root
-from common.report.claims import RULES, claim_counts, counts_text, verdict_mark
+from common.report.claims import RULES, claim_counts, counts_text, paper_cell, verdict_mark
 from common.report.provenance import parse_time, show_time
 from common.report.results import Results
 
@@ -193,7 +193,7 @@ def build_scorecard(results: Sequence[Results], path: Path, runs: Mapping[str, N
                     + (" *revised*" if c.revised else "")
                 if not ok:
                     mark = f"{verdict_mark(c)}, not counted ({short})"
-                cells = [c.id, c.kind, c.statement, f"{c.paper} [{c.confidence}]", c.ours, mark, c.budget or "–"]
+                cells = [c.id, c.kind, c.statement, paper_cell(c), c.ours, mark, c.budget or "–"]
                 lines.append("| " + " | ".join(s.replace("|", "/").replace("\n", " ") for s in cells) + " |")
             lines.append("")
     return atomic_write_text(path, "\n".join(lines))
