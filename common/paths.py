@@ -83,12 +83,14 @@ def dry_run_root() -> Path:
 def output_root(paper: str, profile: str) -> Path:
     """Folder for a paper's plots, results.json, report and checkpoints.
 
-    ``standard`` and ``paper`` runs write into the paper's own folder (these are the
-    committed artefacts). ``smoke`` runs, which CI makes, write under the ignored
-    ``build/smoke/`` so that running the tests never changes a tracked file.
-    A dry run (training or evaluation capped, :mod:`common.dryrun`) writes under the
-    ignored ``build/paper-check/``, so it can never overwrite committed results.
-    ``$AE_OUTPUT_DIR`` overrides all of these.
+    ``standard`` runs write into the paper's own folder: the committed notebook, its
+    results and its report are the default profile's. Every other committed profile
+    (``long``, ``paper``) writes into ``<paper>/<profile>/``, executed notebook included,
+    so that its run and the standard one stay readable side by side. ``smoke`` runs,
+    which CI makes, write under the ignored ``build/smoke/`` so that running the tests
+    never changes a tracked file. A dry run (training or evaluation capped,
+    :mod:`common.dryrun`) writes under the ignored ``build/paper-check/``, so it can never
+    overwrite committed results. ``$AE_OUTPUT_DIR`` overrides all of these.
     """
     if dryrun.active():
         return dry_run_root() / paper
@@ -97,4 +99,6 @@ def output_root(paper: str, profile: str) -> Path:
         return Path(override).resolve() / paper
     if profile == "smoke":
         return REPO_ROOT / "build" / "smoke" / paper
-    return REPO_ROOT / paper
+    if profile == "standard":
+        return REPO_ROOT / paper
+    return REPO_ROOT / paper / profile

@@ -123,3 +123,43 @@ def test_the_paper_cell_shows_a_dash_for_additions_and_the_confidence_once():
     assert report.paper_cell(Claim("a", "s", "-", "o", "c", "reproduced", "P", kind="addition")) == "–"
     assert report.paper_cell(Claim("b", "s", "2.80% [U]", "o", "c", "partly", "U")) == "2.80% [U]"
     assert report.paper_cell(Claim("c", "s", "2.80%", "o", "c", "partly", "U")) == "2.80% [U]"
+
+
+def test_the_scorecard_shows_another_profiles_verdict_beside_the_standard_one(out_dir):
+    std = report.Results("SB_VAE", "SB", "c", "s", "standard", "cpu", 0, 60.0, notebook="SB_VAE.ipynb",
+                         claims=[Claim("T1", "SB beats Gauss", "4.1 nats", "-48 nats", "R3", "not reproduced",
+                                       undertrained=True, budget="0.9% of the reference budget")])
+    long = report.Results("SB_VAE", "SB", "c", "s", "paper", "cuda", 0, 600.0, notebook="SB_VAE.ipynb",
+                          claims=[Claim("T1", "SB beats Gauss", "4.1 nats", "+3.0 nats", "R3", "partly",
+                                        budget="50% of the reference budget; converged")])
+    card = report.build_scorecard([std], out_dir / "SCORECARD.md", others={"paper": [long]}).read_text()
+    assert "| id | kind | claim | paper | ours | verdict | budget (R9) | paper |" in card
+    assert "| **not reproduced**, *undertrained* | 0.9% of the reference budget | partly: +3.0 nats " \
+           "(50% of the reference budget; converged) |" in card
+    assert "Profile `paper` (1 notebook run, its own column below, not in the totals above): 0 reproduced, " \
+           "1 partly" in card
+    assert _totals_line(card) == "0 reproduced, 0 partly, 1 not reproduced, 0 not run"   # standard only
+
+
+def _totals_line(card: str) -> str:
+    line = next(x for x in card.splitlines() if x.startswith("**Totals"))
+    return line.split(":**")[1].strip().rstrip(".")
+
+
+def test_paper_and_long_runs_write_beside_the_standard_run_and_smoke_under_build(monkeypatch):
+    from common.paths import REPO_ROOT, output_root
+    from common.report import runs_path, scorecard_path
+    monkeypatch.delenv("AE_OUTPUT_DIR", raising=False)
+    assert output_root("KsparseAE", "standard") == REPO_ROOT / "KsparseAE"
+    assert output_root("KsparseAE", "paper") == REPO_ROOT / "KsparseAE" / "paper"
+    assert output_root("KsparseAE", "smoke") == REPO_ROOT / "build" / "smoke" / "KsparseAE"
+    assert scorecard_path("paper") == scorecard_path("standard") == REPO_ROOT / "SCORECARD.md"
+    assert runs_path("paper") == REPO_ROOT / "runs_paper.json" and runs_path("standard") == REPO_ROOT / "runs.json"
+
+
+def test_a_copied_tree_without_git_names_the_commit_it_was_given(tmp_path, monkeypatch):
+    from common.report.provenance import COMMIT_ENV, git_commit
+    monkeypatch.delenv(COMMIT_ENV, raising=False)
+    assert git_commit(tmp_path) == ""                       # not a repository, nothing given
+    monkeypatch.setenv(COMMIT_ENV, "abc1234567")
+    assert git_commit(tmp_path) == "abc1234567 (copy)"

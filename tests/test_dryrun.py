@@ -80,7 +80,8 @@ def test_eval_size_cuts_only_when_capped_and_says_so(monkeypatch):
 
 def test_a_dry_run_writes_under_build(monkeypatch):
     monkeypatch.delenv("AE_OUTPUT_DIR", raising=False)
-    assert output_root("SB_VAE", "paper") == REPO_ROOT / "SB_VAE"
+    assert output_root("SB_VAE", "paper") == REPO_ROOT / "SB_VAE" / "paper"   # beside the standard run
+    assert output_root("SB_VAE", "standard") == REPO_ROOT / "SB_VAE"
     monkeypatch.setenv(dryrun.MAX_STEPS_ENV, "5")
     assert output_root("SB_VAE", "paper") == REPO_ROOT / "build" / "paper-check" / "SB_VAE"
     assert output_root("SB_VAE", "standard").is_relative_to(REPO_ROOT / "build")

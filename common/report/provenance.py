@@ -37,15 +37,24 @@ def show_time(stamp: str) -> str:
     return t.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if t else "unknown date"
 
 
+#: Names the commit of a copy of the repository that has no .git (e.g. a tree copied to a GPU machine);
+#: read only when git cannot say, and reported with "(copy)" so a reader knows it was not checked.
+COMMIT_ENV = "AE_GIT_COMMIT"
+
+
 def git_commit(root: Path = REPO_ROOT) -> str:
-    """Short hash of HEAD, with "+dirty" when tracked Python files differ from it; "" outside git."""
+    """Short hash of HEAD, with "+dirty" when tracked Python files differ from it; "" outside git.
+
+    Outside git, ``$AE_GIT_COMMIT`` (set by whoever copied the tree) is used, marked "(copy)".
+    """
     try:
         head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=10", "HEAD"], capture_output=True,
                               text=True, timeout=10, check=True).stdout.strip()
         changed = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--",
                                   "*.py"], capture_output=True, text=True, timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return ""
+        given = os.environ.get(COMMIT_ENV, "").strip()
+        return f"{given} (copy)" if given else ""
     return head + ("+dirty" if changed else "")
 
 

@@ -59,8 +59,10 @@ class NotebookRun:
 
 
 def runs_path(profile: str) -> Path:
-    """The log of notebook runs (the latest per notebook), beside the profile's scorecard."""
-    return scorecard_path(profile).with_name("runs.json")
+    """The log of notebook runs (the latest per notebook), beside the profile's scorecard: ``runs.json`` for
+    standard (and smoke, in its own folder), ``runs_<profile>.json`` for the other committed profiles."""
+    name = "runs.json" if profile in ("smoke", "standard") else f"runs_{profile}.json"
+    return scorecard_path(profile).with_name(name)
 
 
 def read_runs(path: Path) -> dict[str, NotebookRun]:
@@ -120,13 +122,18 @@ def run_state(results: Results, runs: Mapping[str, NotebookRun] | None, batch: s
 
 
 def build_scorecard(results: Sequence[Results], path: Path, runs: Mapping[str, NotebookRun] | None = None,
-                    batch: str | None = None, now: datetime | None = None) -> Path:
+                    batch: str | None = None, now: datetime | None = None,
+                    others: Mapping[str, Sequence[Results]] | None = None) -> Path:
     """Write ``SCORECARD.md``: every claim of every paper, its kind and verdict, and the run behind it.
 
     With the run log ``runs`` and the ``batch`` it was built for (what ``common.reproduce``
     passes), results of notebooks that failed or were not run in this batch are shown,
     marked, and left out of the totals (rule R8). Totals count paper claims only; sanity
     checks and additions are counted apart, and revised criteria are flagged (R1, R7).
+
+    ``others`` maps another committed profile (``paper``) to its latest results: each claim gets a
+    column with that profile's verdict and budget where a run of it exists, each notebook a line
+    naming that run, and each profile its own totals (those runs are not part of the batch).
     """
     capped = [f"{r.paper}/{r.notebook}" for r in results if r.dry_run]
     if capped:
@@ -163,7 +170,15 @@ def build_scorecard(results: Sequence[Results], path: Path, runs: Mapping[str, N
              + (f"; notebooks that failed with no results at all: "
                 f"{', '.join(f'`{rec.notebook}`' for rec in failed_without_results)}" if failed_without_results else "")
              + ".", "",
-             "<details><summary>Verdict rules (cite them by number)</summary>", ""]
+             ]
+    others = {p: list(rs) for p, rs in (others or {}).items() if rs}
+    for prof, rs in others.items():
+        oc = [c for r in rs for c in r.claims]
+        lines.append(f"- Profile `{prof}` ({len(rs)} notebook run{'s' if len(rs) != 1 else ''}, its own column "
+                     f"below, not in the totals above): {counts_text(claim_counts(oc)['paper'])}; decided "
+                     f"{counts_text(claim_counts(oc, False)['paper'])}; undertrained "
+                     f"{counts_text(claim_counts(oc, True)['paper'])}.")
+    lines += ["", "<details><summary>Verdict rules (cite them by number)</summary>", ""]
     lines += [f"- **{name}**: {text}" for name, text in RULES] + ["", "</details>", ""]
     by_paper: dict[str, list[tuple[Results, tuple[bool, str, str]]]] = {}
     for r, st in zip(results, states):
@@ -187,20 +202,33 @@ def build_scorecard(results: Sequence[Results], path: Path, runs: Mapping[str, N
                       ""]
             if not ok:
                 lines += [f"> **Not counted: {why}.**", ""]
-            lines += ["| id | kind | claim | paper | ours | verdict | budget (R9) |", "|---|---|---|---|---|---|---|"]
+            twins = {prof: next((o for o in rs if o.paper == r.paper and o.notebook == r.notebook), None)
+                     for prof, rs in others.items()}
+            twins = {prof: o for prof, o in twins.items() if o is not None}
+            for prof, o in twins.items():
+                lines += [f"Profile `{prof}`: finished {show_time(o.finished_at)}, commit `{o.commit or 'unknown'}`, "
+                          f"{o.device}, {o.runtime_s / 60:.1f} min" + (f"; {training_summary(o.training)}"
+                                                                       if o.training else ""), ""]
+            head = "| id | kind | claim | paper | ours | verdict | budget (R9) |" + "".join(f" {p} |" for p in twins)
+            lines += [head, "|---" * (7 + len(twins)) + "|"]
             for c in r.claims:
                 mark = f"**{c.verdict}**" + (", *undertrained*" if c.undertrained else "") \
                     + (" *revised*" if c.revised else "")
                 if not ok:
                     mark = f"{verdict_mark(c)}, not counted ({short})"
                 cells = [c.id, c.kind, c.statement, paper_cell(c), c.ours, mark, c.budget or "–"]
+                for o in twins.values():
+                    oc = next((x for x in o.claims if x.id == c.id), None)
+                    cells.append("–" if oc is None else f"{verdict_mark(oc)}: {oc.ours}"
+                                 + (f" ({oc.budget})" if oc.budget else ""))
                 lines.append("| " + " | ".join(s.replace("|", "/").replace("\n", " ") for s in cells) + " |")
             lines.append("")
     return atomic_write_text(path, "\n".join(lines))
 
 
 def scorecard_path(profile: str) -> Path:
-    """Where the scorecard of ``profile`` runs goes: the top level, or build/smoke/ for smoke."""
+    """Where the scorecard of ``profile`` runs goes: the top level (one for every committed profile, standard
+    counted and the others in columns beside it), or build/smoke/ for smoke."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}")
-    return output_root(PAPERS[0], profile).parent / "SCORECARD.md"
+    return output_root(PAPERS[0], "smoke" if profile == "smoke" else "standard").parent / "SCORECARD.md"
