@@ -13,7 +13,8 @@ import torch
 
 from common import gaussian
 from common.data import ImageSet
-from common.evaluate import error_difference_se
+from common.evaluate import error_difference_se, error_se
+from common.report import VERDICTS, LevelCheck, level_check
 from common.run import Run
 from common.train import History, make_optimizer
 from SB_VAE import kumaraswamy, sbvae
@@ -145,3 +146,30 @@ def weakest_k(worse: dict[int, float], better: dict[int, float], ks: tuple[int, 
 def largest_gap(ours: dict[int, float], paper: tuple[float, ...], ks: tuple[int, ...]) -> float:
     """Largest |ours - paper| over k (``paper`` lists the paper's errors in the order of ``ks``)."""
     return max(abs(ours[k] - p) for k, p in zip(ks, paper))
+
+
+def order_correlation(values: torch.Tensor) -> float:
+    """Correlation of the index k with the rank of ``values[k]`` (largest first): 1 when they fall in order."""
+    v = values.detach().cpu().numpy()
+    return float(np.corrcoef(np.arange(len(v)), np.argsort(np.argsort(-v)))[0, 1])
+
+
+def knn_level(ours: dict[int, float], paper: tuple[float, ...], ks: tuple[int, ...], n: int,
+              confidence: str = "P") -> tuple[int, LevelCheck]:
+    """Rule R4 at each k for kNN errors (%) measured on ``n`` test digits (binomial se of ours; the paper
+    gives none): the k whose check is weakest (then the largest gap in tolerances) and its check."""
+    checks = {k: level_check(ours[k], p, error_se(ours[k], n), confidence=confidence, unit=" points")
+              for k, p in zip(ks, paper)}
+    k = max(ks, key=lambda k: (VERDICTS.index(checks[k].verdict), checks[k].gap / checks[k].tol))
+    return k, checks[k]
+
+
+@torch.no_grad()
+def squared_errors(model: VAEModel, x: torch.Tensor, draws: int = 10, seed: int = 0) -> torch.Tensor:
+    """Squared error per example (N,) of the decoder mean at a posterior draw, averaged over ``draws``
+    draws: the measure of Fig. 3(a)'s curve (``val/sq_err`` is its mean at one draw)."""
+    model.eval()
+    torch.manual_seed(seed)
+    x = x.reshape(len(x), -1)
+    return torch.stack([(torch.sigmoid(model.terms(x)["logits"]) - x).pow(2).sum(-1)
+                        for _ in range(draws)]).mean(0)

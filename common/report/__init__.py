@@ -24,7 +24,7 @@ One module per concern, all re-exported here (``from common.report import finish
 """
 from common.report.claims import (CONFIDENCE, KINDS, RULES, VERDICTS, Claim, LevelCheck, apply_budget_rule,
                                   claim_counts, counts_text, level_check, level_tolerance, level_verdict, paper_cell,
-                                  ranking_verdict, record, verdict, verdict_mark)
+                                  ranking_verdict, record, verdict, verdict_mark, weakest_verdict)
 from common.report.pdf import build_pdf, figure_caption, flat_config, pdf_image_bytes
 from common.report.provenance import (cpu_model, device_name, git_commit, library_versions, parse_time,
                                       show_time, utc_now)

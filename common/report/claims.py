@@ -229,6 +229,16 @@ def verdict(ok: bool, partly: bool = False) -> str:
     return "reproduced" if ok else ("partly" if partly else "not reproduced")
 
 
+def weakest_verdict(*verdicts: str) -> str:
+    """The weakest of several verdicts (reproduced > partly > not reproduced), for a claim that needs each of
+    them; "not run" only when none was judged."""
+    judged = [v for v in verdicts if v != "not run"]
+    unknown = [v for v in judged if v not in VERDICTS]
+    if unknown:
+        raise ValueError(f"unknown verdicts {unknown}; choose from {VERDICTS}")
+    return max(judged, key=VERDICTS.index) if judged else "not run"
+
+
 def ranking_verdict(diff: float, se: float, z: float = 1.96) -> str:
     """The rule for "A beats B" claims, with ``diff`` the measured margin in the claimed direction.
 
