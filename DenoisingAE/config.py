@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, TypeVar
 
+from common.run import Reference
+
 Config = TypeVar("Config")
 
 
@@ -113,6 +115,14 @@ REGULARIZED_CONFIGS: dict[str, RegularizedAEConfig] = {
                                  pca_epochs=100, pca_lr=1e-3, hidden=500, epochs=100, lr=1e-3, l1=0.1, cae=0.1,
                                  nu=0.25, p_drop=0.25),
 }
+
+
+#: Rule R9's reference budgets of both notebooks (``run.references``): none. Neither Vincent et al. (2008)
+#: nor Larochelle et al. (2007), whose Table 1 protocol it follows, states pretraining or fine-tuning epochs
+#: that this project has been able to check (docs/targets.md §1 records none), and RegularizedAE's models
+#: are not the papers' experiments. Every model's share is therefore unknown ("–"); rule R9 still marks a
+#: verdict resting on a model that had not converged.
+REFERENCES: dict[str, Reference] = {}
 
 
 def _choose(table: Mapping[str, Config], profile: str) -> Config:

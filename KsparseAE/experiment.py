@@ -7,17 +7,23 @@ and by the source of ``ksparse`` (the model, its loss and the schedule hook).
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
 from common.data import Batches
 from common.evaluate import features
-from common.run import Run
+from common.evaluate import softmax_regression_error
+from common.run import Run, convergence
 from common.train import History, make_optimizer
 from KsparseAE import ksparse
 from KsparseAE.config import KsparseConfig
-from KsparseAE.ksparse import KSparseAutoencoder, sparsity_schedule, squared_error, with_k
+from KsparseAE.ksparse import KSparseAutoencoder, scheduled_k, sparsity_schedule, squared_error, with_k
+
+
+def model_name(k: int, schedule: bool = True) -> str:
+    """The run's name of the k-sparse model at target ``k``: ``ksparse_k{k}``, with ``_nosched`` without the schedule."""
+    return f"ksparse_k{k}" + ("" if schedule else "_nosched")
 
 
 def train_ksparse(run: Run, init: KSparseAutoencoder, k: int, schedule: bool, train: Batches,
@@ -29,7 +35,7 @@ def train_ksparse(run: Run, init: KSparseAutoencoder, k: int, schedule: bool, tr
     ``schedule`` is off; ``train`` should be built with the same seed for every k, so
     that all see the same batch order.
     """
-    name = f"ksparse_k{k}" + ("" if schedule else "_nosched")
+    name = model_name(k, schedule)
     model = with_k(init, k)
     extra = {} if cfg.momentum is None else {"momentum": cfg.momentum}
     opt = make_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, **extra)
@@ -38,7 +44,47 @@ def train_ksparse(run: Run, init: KSparseAutoencoder, k: int, schedule: bool, tr
                      config={"data": "mnist", "k": k, "schedule": schedule, "init_std": cfg.init_std},
                      before_step=sparsity_schedule(cfg.epochs) if schedule else None)
     assert all(math.isfinite(v) for v in hist["train/loss"]), name
+    if schedule:
+        judge_at_target_k(run, name, hist, k, cfg.epochs)
     return model, hist
+
+
+def judge_at_target_k(run: Run, name: str, hist: History, k: int, epochs: int) -> dict:
+    """Rule R9's convergence status of a scheduled model, read off the epochs trained at its target ``k`` only.
+
+    While the schedule lowers k, the squared error rises with every step of k (fewer units
+    reconstruct each digit), so a comparison across the schedule would call the model
+    converged because its last epochs are worse than its first: that says nothing about
+    whether training at the target k had settled. The rule of :func:`common.run.convergence`
+    is applied to the epochs from the first one at the target k (epochs // 2 on); with fewer
+    than its minimum of epochs there, the status is "too short to tell". ``run.models[name]``
+    is updated in place and returned.
+    """
+    start = next((e for e in range(epochs) if scheduled_k(e, epochs, k) == k), 0)
+    held = History({key: v[start:] for key, v in hist.records.items()}, hist.samples[start:],
+                   None, hist.stopped_early, hist.seconds)
+    record = run.models[name]
+    status = convergence(held, record["watched"])
+    status["why"] = (f"{status['why']} at the target k = {k} (epochs {start + 1}-{epochs}; the schedule "
+                     f"lowers k before, which raises the loss)")
+    record.update(status)
+    return record
+
+
+def select_weight_decay(features: torch.Tensor, labels: torch.Tensor, n_fit: int, grid: Sequence[float],
+                        max_iter: int) -> tuple[float, dict[float, float]]:
+    """The weight decay of ``grid`` with the lowest validation error for one representation; (it, errors by decay).
+
+    The classifier is fitted on the first ``n_fit`` rows and scored on the rest (the
+    validation split); every representation of Table 1 calls this with the same grid and
+    split, so each gets the same selection budget (rule R3). Ties go to the first in ``grid``;
+    a grid of one value needs no selection and fits nothing (its errors are empty).
+    """
+    if len(grid) == 1:
+        return grid[0], {}
+    errors = {wd: softmax_regression_error(features[:n_fit], labels[:n_fit], features[n_fit:], labels[n_fit:],
+                                           weight_decay=wd, max_iter=max_iter)["test_error"] for wd in grid}
+    return min(errors, key=errors.get), errors
 
 
 def encoded(encode: Callable[[torch.Tensor], torch.Tensor], x_train: torch.Tensor,
