@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from BetaVAE.metric import beta_vae_score, factor_mutual_information, mutual_information_gap
+from BetaVAE.metric import beta_vae_score, beta_vae_scores, factor_mutual_information, mutual_information_gap
 
 
 class FactorsAsImages:
@@ -58,6 +58,65 @@ def test_same_seed_same_score_and_bad_input():
     assert a == b
     with pytest.raises(ValueError):
         beta_vae_score(FactorsAsImages(), lambda x: x, batch_size=0)
+
+
+class FiveFactors(FactorsAsImages):
+    """Five factors like dSprites (factor 0 plays shape): the two protocols differ in whether it may be fixed."""
+
+    factor_sizes = (3, 6, 10, 8, 8)
+
+
+PROTOCOLS = {"dlib": None, "paper": (1, 2, 3, 4)}
+
+
+def both(represent, seed: int = 0) -> dict[str, dict]:
+    return beta_vae_scores(FiveFactors(), represent, PROTOCOLS, seed=seed, **SIZES)
+
+
+def test_perfect_representation_scores_about_100_percent_by_both_protocols():
+    out = both(lambda x: x)
+    for name, r in out.items():
+        assert r["eval_accuracy"] >= 0.98, (name, r)
+        assert r["converged"] and r["n_iter"] < r["max_iter"], (name, r)
+    assert out["dlib"]["chance"] == 0.2 and out["paper"]["chance"] == 0.25
+    assert out["dlib"]["factors"] == [0, 1, 2, 3, 4] and out["paper"]["factors"] == [1, 2, 3, 4]
+
+
+def test_random_representation_scores_about_chance_by_both_protocols():
+    g = torch.Generator().manual_seed(0)
+    out = both(lambda x: torch.randn(len(x), 5, generator=g))
+    assert abs(out["dlib"]["eval_accuracy"] - 0.2) < 0.07, out["dlib"]       # 1 / 5 factors
+    assert abs(out["paper"]["eval_accuracy"] - 0.25) < 0.07, out["paper"]    # 1 / 4 factors
+    assert all(r["converged"] for r in out.values())
+
+
+def test_protocols_share_points_and_keep_their_sizes():
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    noisy = lambda g: (lambda x: x + torch.randn(x.shape, generator=g))  # noqa: E731
+    out = both(noisy(g1), seed=2)
+    single = beta_vae_score(FiveFactors(), noisy(g2), seed=2, **SIZES)
+    assert out["dlib"] == {**single, "factors": [0, 1, 2, 3, 4]}   # the first protocol is beta_vae_score's draw
+    assert out["dlib"]["shared_points"] == SIZES["num_train"] + SIZES["num_eval"]
+    # the paper's protocol reuses the points that did not fix factor 0 (about 80%) and tops up the rest
+    n = SIZES["num_train"] + SIZES["num_eval"]
+    assert 0.7 * n < out["paper"]["shared_points"] < 0.9 * n
+    assert out["paper"]["num_train"] == SIZES["num_train"] and out["paper"]["num_eval"] == SIZES["num_eval"]
+
+
+def test_a_protocol_must_lie_within_the_first():
+    with pytest.raises(ValueError):
+        beta_vae_scores(FiveFactors(), lambda x: x, {"paper": (1, 2), "dlib": None}, **SIZES)
+    with pytest.raises(ValueError):
+        beta_vae_scores(FiveFactors(), lambda x: x, {"bad": (7,)}, **SIZES)
+    with pytest.raises(ValueError):
+        beta_vae_scores(FiveFactors(), lambda x: x, {}, **SIZES)
+
+
+def test_a_capped_classifier_says_it_did_not_converge():
+    g = torch.Generator().manual_seed(0)
+    out = beta_vae_score(FiveFactors(), lambda x: 50 * x + torch.randn(x.shape, generator=g), max_iter=2,
+                         **SIZES)
+    assert not out["converged"] and out["n_iter"] == 2
 
 
 def test_factor_mutual_information_finds_the_factor_each_code_follows():
