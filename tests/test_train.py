@@ -235,3 +235,14 @@ def test_without_log_dir_nothing_is_written(tmp_path, monkeypatch):
     train.fit(model, _noisy_loss, _data().batches(32), train.make_optimizer("adam", model.parameters(), 1e-3), 1,
               progress=False)
     assert not any(tmp_path.iterdir())  # no runs/ folder: TensorBoard is off by default
+
+
+def test_adagrad_is_fused_on_the_cpu_only():
+    """The fused Adagrad kernel is CPU-only: on another device it was accepted when built and failed at the first
+    step (a CUDA paper dry run). The meta device stands in for a GPU here; Adam keeps its fused kernel."""
+    from common.train import make_optimizer
+    cpu = torch.nn.Parameter(torch.zeros(3))
+    other = torch.nn.Parameter(torch.zeros(3, device="meta"))
+    assert make_optimizer("adagrad", [cpu], 0.1).defaults["fused"] is True
+    off_cpu = make_optimizer("adagrad", [other], 0.1).defaults
+    assert not off_cpu.get("fused") and off_cpu.get("foreach") is True
