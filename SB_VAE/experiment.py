@@ -102,6 +102,15 @@ def mean_kl_per_dim(model: VAEModel, x: torch.Tensor, batch_size: int = 2000, **
     return torch.cat([model.kl_per_dim(xb, **kw) for xb in x.split(batch_size)]).mean(0)
 
 
+def active_dims(codes: torch.Tensor, prior_var: torch.Tensor, share: float = 0.01) -> torch.Tensor:
+    """Which dimensions are in use: the variance over inputs of the mean-based code ``codes`` (N, D) above
+    ``share`` of the prior's variance of that dimension. This is the active-unit statistic of Burda et al.
+    (2016), whose bar of 0.01 assumes a unit-variance prior; dividing by the prior's variance lets the
+    same bar serve stick weights, whose prior variance falls with k. A KL above zero is not use: an
+    untrained encoder's posterior differs from the prior without encoding anything."""
+    return codes.var(0) > share * prior_var.to(codes)
+
+
 def collapsed_dims(kl_per_dim: torch.Tensor, threshold: float = 0.01) -> int:
     """How many latent dimensions carry less than ``threshold`` nats of KL on average."""
     return int((kl_per_dim < threshold).sum())
