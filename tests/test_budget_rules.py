@@ -93,8 +93,8 @@ def test_r9_in_finish_the_scorecard_counts_decided_and_undertrained_apart(out_di
     assert [c["undertrained"] for c in data["claims"]] == [True, False]
     assert report.Results.from_json(res.to_json()) == res
     card = report.build_scorecard(report.collect_results("smoke"), out_dir / "SCORECARD.md").read_text()
-    assert "Decided (every model behind the verdict converged, rule R9): 0 reproduced, 0 partly, 1 not reproduced" in card
-    assert "Undertrained (" in card and "1 reproduced, 0 partly, 0 not reproduced, 0 not run" in card
+    assert "Decided (every model behind the verdict converged, rule R9): 0 reproduced, 0 partly, 1 not reproduced." in card
+    assert "Undertrained (" in card and "when its budget ran out, rule R9; the verdict may change with more training): 1 reproduced, 0 partly, 0 not reproduced." in card
     assert "**reproduced**, *undertrained*" in card and "6% of the reference budget; 1 of 2 models not converged" in card
 
 
@@ -163,3 +163,18 @@ def test_a_copied_tree_without_git_names_the_commit_it_was_given(tmp_path, monke
     assert git_commit(tmp_path) == ""                       # not a repository, nothing given
     monkeypatch.setenv(COMMIT_ENV, "abc1234567")
     assert git_commit(tmp_path) == "abc1234567 (copy)"
+
+
+def test_results_written_before_r9_are_not_counted_as_decided(out_dir):
+    old = report.Results("SB_VAE", "SB", "c", "s", "standard", "cpu", 0, 60.0, notebook="SB_VAE.ipynb",
+                         claims=[Claim("T1", "SB beats Gauss", "x", "y", "R3", "not reproduced")])
+    data = json.loads(old.to_json())
+    for key in ("undertrained", "budget", "models"):       # as a file written before R9 existed
+        data["claims"][0].pop(key)
+    data.pop("budget_rule")
+    assert report.Results.from_json(json.dumps(data)).budget_rule is False
+    data["claims"][0]["undertrained"] = False             # written by R9's first code, before the flag
+    assert report.Results.from_json(json.dumps(data)).budget_rule is True
+    card = report.build_scorecard([old], out_dir / "SCORECARD.md").read_text()
+    assert "Decided (every model behind the verdict converged, rule R9): 0 reproduced, 0 partly, 0 not reproduced." \
+        in card and "Not assessed (results written before rule R9): 1 paper claims." in card

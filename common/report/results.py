@@ -61,6 +61,9 @@ class Results:
     #: Per named model: epochs, examples seen, best epoch, early stop, training seconds, convergence, and the
     #: reference budget with its source and the share used (``Run.model_records``, rule R9).
     models: dict = field(default_factory=dict)
+    #: True when ``finish`` applied rule R9 to the claims (files written before it existed read False, and the
+    #: scorecard counts their claims as not assessed rather than as decided).
+    budget_rule: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False)
@@ -69,6 +72,8 @@ class Results:
     def from_json(cls, text: str) -> "Results":
         """Read a results file; fields added since it was written take their defaults."""
         d = json.loads(text)
+        # Rule R9 was applied if the claims carry its mark (files of the first R9 runs predate this flag).
+        d.setdefault("budget_rule", any("undertrained" in c for c in d.get("claims", [])))
         d["claims"] = [Claim(**c) for c in d.get("claims", [])]
         d["figures"] = [Figure(**f) for f in d.get("figures", [])]
         known = {f.name for f in fields(cls)}
@@ -96,7 +101,7 @@ def finish(run: Run, title: str, citation: str, summary: str, claims: Sequence[C
                       metrics=metrics or {}, versions=library_versions(), notebook=f"{name}.ipynb",
                       training=dict(run.status), commit=git_commit(), finished_at=utc_now(),
                       dry_run=dryrun.summary(), config=config_as_data(config),
-                      models=models)
+                      models=models, budget_rule=True)
     for f in results.figures:
         if not (run.out / f.path).is_file():
             raise FileNotFoundError(f"figure {f.path} is not in {run.out}; save it before finishing")

@@ -144,7 +144,12 @@ def build_scorecard(results: Sequence[Results], path: Path, runs: Mapping[str, N
     counted = [c for r, (ok, _, _) in zip(results, states) if ok for c in r.claims]
     left_out = [(r, c) for r, (ok, _, _) in zip(results, states) if not ok for c in r.claims]
     counts = claim_counts(counted)
-    decided, undertrained = claim_counts(counted, undertrained=False), claim_counts(counted, undertrained=True)
+    # Rule R9 needs results written since it exists (Results.budget_rule); older files' claims are "not assessed".
+    assessed = [c for r, (ok, _, _) in zip(results, states) if ok and r.budget_rule for c in r.claims]
+    n_unassessed = sum(c.kind == "paper" for c in counted) - sum(c.kind == "paper" for c in assessed)
+    judged = [c for c in assessed if c.verdict != "not run"]
+    decided, undertrained = claim_counts(judged, undertrained=False), claim_counts(judged, undertrained=True)
+    judged_text = lambda counts: ", ".join(f"{n} {v}" for v, n in counts.items() if v != "not run")  # noqa: E731
     revised = [c for c in counted if c.revised and c.kind == "paper"]
     failed_without_results = [] if runs is None else [
         rec for rec in runs.values()
@@ -156,9 +161,12 @@ def build_scorecard(results: Sequence[Results], path: Path, runs: Mapping[str, N
              + (f" for the batch started {show_time(batch)}" if batch else "") + ".", "",
              f"**Totals (paper claims of notebooks run successfully in this batch):** {counts_text(counts['paper'])}.",
              "",
-             f"- Decided (every model behind the verdict converged, rule R9): {counts_text(decided['paper'])}.",
-             f"- Undertrained (some model behind the verdict was still improving when its budget ran out, rule R9; "
-             f"the verdict may change with more training): {counts_text(undertrained['paper'])}.",
+             f"- Decided (every model behind the verdict converged, rule R9): {judged_text(decided['paper'])}.",
+             f"- Undertrained (some model behind the verdict had not converged, still improving or too short to "
+             f"tell, when its budget ran out, rule R9; the verdict may change with more training): "
+             f"{judged_text(undertrained['paper'])}."
+             + (f" Not assessed (results written before rule R9): {n_unassessed} paper claims." if n_unassessed
+                else ""),
              f"- Sanity checks (true by construction; shown, not in the totals): {sum(counts['sanity'].values())} "
              f"({counts_text(counts['sanity'])}).",
              f"- Additions (ours, not in the paper; not in the totals): {sum(counts['addition'].values())} "
