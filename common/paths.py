@@ -85,7 +85,7 @@ def output_root(paper: str, profile: str) -> Path:
 
     ``standard`` runs write into the paper's own folder: the committed notebook, its
     results and its report are the default profile's. Every other committed profile
-    (``long``, ``paper``) writes into ``<paper>/<profile>/``, executed notebook included,
+    (``paper``; the planned ``long`` will too) writes into ``<paper>/<profile>/``, executed notebook included,
     so that its run and the standard one stay readable side by side. ``smoke`` runs,
     which CI makes, write under the ignored ``build/smoke/`` so that running the tests
     never changes a tracked file. A dry run (training or evaluation capped,
