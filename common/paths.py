@@ -85,8 +85,8 @@ def output_root(paper: str, profile: str) -> Path:
 
     ``standard`` runs write into the paper's own folder: the committed notebook, its
     results and its report are the default profile's. Every other committed profile
-    (``paper``; the planned ``long`` will too) writes into ``<paper>/<profile>/``, executed notebook included,
-    so that its run and the standard one stay readable side by side. ``smoke`` runs,
+    (``paper``; the planned ``long`` too) writes into ``<paper>/<profile>/``, executed
+    notebook included, so that its run and the standard one stay readable side by side. ``smoke`` runs,
     which CI makes, write under the ignored ``build/smoke/`` so that running the tests
     never changes a tracked file. A dry run (training or evaluation capped,
     :mod:`common.dryrun`) writes under the ignored ``build/paper-check/``, so it can never
