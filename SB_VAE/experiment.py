@@ -111,6 +111,25 @@ def active_dims(codes: torch.Tensor, prior_var: torch.Tensor, share: float = 0.0
     return codes.var(0) > share * prior_var.to(codes)
 
 
+@torch.no_grad()
+def mean_codes(model: VAEModel, x: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
+    """Per input, the posterior mean of each latent coordinate: mu for the Gauss VAE, E[v_k] of each stick
+    fraction for the SB-VAE. Fractions, not the weights pi_k: pi_k = v_k prod_{j<k}(1 - v_j) varies over
+    inputs whenever an earlier fraction does, so a late component would look used through its elders."""
+    model.eval()
+    out = []
+    for xb in x.split(batch_size):
+        first, second = model.posterior(xb.reshape(len(xb), -1))
+        out.append(kumaraswamy.kumaraswamy_mean(first, second) if isinstance(model, sbvae.StickBreakingVAE)
+                   else first)
+    return torch.cat(out)
+
+
+def beta_1_alpha_variance(alpha0: float) -> float:
+    """Variance of a Beta(1, alpha0) stick fraction, the prior of every v_k."""
+    return alpha0 / ((1 + alpha0) ** 2 * (2 + alpha0))
+
+
 def collapsed_dims(kl_per_dim: torch.Tensor, threshold: float = 0.01) -> int:
     """How many latent dimensions carry less than ``threshold`` nats of KL on average."""
     return int((kl_per_dim < threshold).sum())

@@ -92,3 +92,19 @@ def test_every_claim_names_its_models_and_no_level_claim_has_a_hand_made_toleran
               if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "Claim"]
     assert claims and all(any(k.arg == "models" for k in c.keywords) for c in claims)
     assert "level_verdict(" not in source and "[U]\"" not in source
+
+
+def test_mean_codes_read_the_fractions_and_an_untrained_encoder_has_no_active_fraction():
+    from SB_VAE.experiment import active_dims, beta_1_alpha_variance, mean_codes
+    torch.manual_seed(0)
+    x = torch.rand(400, 784)
+    sb = StickBreakingVAE(784, 500, 50, 5.0)
+    codes = mean_codes(sb, x)
+    assert codes.shape == (400, 49) and bool(((codes > 0) & (codes < 1)).all())   # E[v_k] of each fraction
+    prior = torch.full((49,), beta_1_alpha_variance(5.0))
+    assert int(active_dims(codes, prior).sum()) == 0          # an untrained encoder barely varies with x
+    spread = codes.clone()
+    spread[:, 0] = torch.linspace(0.05, 0.95, 400)            # one fraction that follows the input
+    assert active_dims(spread, prior).tolist() == [True] + [False] * 48
+    v = torch.distributions.Beta(1.0, 5.0).sample((200_000,))
+    assert beta_1_alpha_variance(5.0) == pytest.approx(float(v.var()), rel=0.02)
