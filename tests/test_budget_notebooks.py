@@ -15,9 +15,8 @@ from common.paths import REPO_ROOT
 from common.run import Reference
 from common.train import History
 
-# VariationalAE.ipynb and DenoisingAE.ipynb join once they are re-run under rules R4/R9: their sources with
-# those rules are in commit d50b04a, set back so that the committed notebooks keep matching their last run.
-NOTEBOOKS = ["KsparseAE/KsparseAE.ipynb", "DenoisingAE/RegularizedAE.ipynb"]
+NOTEBOOKS = ["KsparseAE/KsparseAE.ipynb", "VariationalAE/VariationalAE.ipynb", "DenoisingAE/DenoisingAE.ipynb",
+             "DenoisingAE/RegularizedAE.ipynb"]
 
 
 def _code(path: str) -> list[str]:
