@@ -1,5 +1,5 @@
 # Two commands on a fresh machine (see README.md):
-#   make reproduce   # every notebook, every PDF report, SCORECARD.md (PROFILE=standard|paper|smoke)
+#   make reproduce   # every notebook, every PDF report, SCORECARD.md (PROFILE=standard|long|paper|smoke)
 #   make test        # unit tests and every notebook under nbval in the smoke profile
 # Each sets up .venv on first use.
 

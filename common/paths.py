@@ -21,7 +21,8 @@ PROFILE_ENV = "AE_PROFILE"
 OUTPUT_ENV = "AE_OUTPUT_DIR"
 #: Environment variable that switches TensorBoard logging on for every Run ("1"), e.g. for `make lab`.
 TENSORBOARD_ENV = "AE_TENSORBOARD"
-PROFILES = ("smoke", "standard", "paper")
+#: smoke (CI), standard (the default, the committed run), long (CPU, hours: the budget-bound claims), paper (GPU).
+PROFILES = ("smoke", "standard", "long", "paper")
 
 
 def profile_from_env(default: str = "standard") -> str:
@@ -85,7 +86,7 @@ def output_root(paper: str, profile: str) -> Path:
 
     ``standard`` runs write into the paper's own folder: the committed notebook, its
     results and its report are the default profile's. Every other committed profile
-    (``paper``; the planned ``long`` too) writes into ``<paper>/<profile>/``, executed
+    (``long``, ``paper``) writes into ``<paper>/<profile>/``, executed
     notebook included, so that its run and the standard one stay readable side by side. ``smoke`` runs,
     which CI makes, write under the ignored ``build/smoke/`` so that running the tests
     never changes a tracked file. A dry run (training or evaluation capped,

@@ -25,6 +25,7 @@ from common import dryrun
 from common.data import Batches
 from common.paths import PROFILES, REPO_ROOT, TENSORBOARD_ENV, output_root
 from common.train import History, LossFn, fit, load_checkpoint
+from common.weights import load_published, weights_dir
 
 
 def model_sources(model: nn.Module, loss_fn: Callable) -> list[Any]:
@@ -174,10 +175,10 @@ class Run:
     profile: str
     seed: int
     device: str
-    #: Ignore finished and unfinished checkpoints and train every model afresh.
+    #: Ignore finished and unfinished checkpoints and published weights, and train every model afresh.
     retrain: bool = False
     started: float = field(default_factory=time.time)
-    #: How each named model of this run was obtained: "loaded", "resumed" or "trained".
+    #: How each named model of this run was obtained: "loaded", "resumed", "trained" or "published".
     status: dict[str, str] = field(default_factory=dict)
     #: Write TensorBoard scalars of every model this run trains to ``<out>/tensorboard/<profile>/<name>``
     #: (off unless set, or unless ``$AE_TENSORBOARD=1``).
@@ -216,6 +217,11 @@ class Run:
     def plots(self) -> Path:
         return self.out / "plots"
 
+    @property
+    def weights(self) -> Path:
+        """Where this run's published weights are looked up (:mod:`common.weights`)."""
+        return weights_dir(self.paper, self.profile)
+
     def checkpoint(self, name: str) -> Path:
         """Path of a named checkpoint (ignored by git), one per profile."""
         d = self.out / "checkpoints" / self.profile
@@ -232,9 +238,9 @@ class Run:
         training (``best_on``, ``patience``, ``bf16`` and the hooks' names). ``sources`` are
         the code the model depends on beyond the modules that define its layers and its
         loss (found by :func:`model_sources`): e.g. the functions that build its data.
-        If a finished checkpoint of exactly this key exists,
-        the model and its history are loaded and nothing trains; an unfinished one is
-        resumed; otherwise training starts. ``fit_kwargs`` go to
+        If weights of exactly this key are published (:mod:`common.weights`), or a finished
+        checkpoint of it exists, the model and its history are loaded and nothing trains; an
+        unfinished checkpoint is resumed; otherwise training starts. ``fit_kwargs`` go to
         :func:`common.train.fit` (``val``, ``best_on``, ``patience``, hooks, ...); the
         progress bar and its label default to the run's ``progress`` and ``name``.
         The outcome is printed and kept in ``self.status[name]``, and the training's size
@@ -261,16 +267,22 @@ class Run:
         if self.tensorboard:
             fit_kwargs.setdefault("log_dir", self.out / "tensorboard" / self.profile / name)
         # A dry run trains every model afresh, so that each one's step rate is measured (a loaded one trains nothing).
-        history, status = train_named(path, key, model, loss_fn, train, optimizer, epochs,
-                                      retrain=self.retrain or dryrun.active(), **fit_kwargs)
+        fresh = self.retrain or dryrun.active()
+        history = None if fresh else load_published(self.weights, name, key, model)
+        if history is not None:
+            status = "published"
+        else:
+            history, status = train_named(path, key, model, loss_fn, train, optimizer, epochs, retrain=fresh,
+                                          **fit_kwargs)
         self.status[name] = status
         watched = fit_kwargs.get("best_on") or ("val/loss" if "val/loss" in history.records else "train/loss")
         self.models[name] = {"epochs": history.epochs, "examples_seen": history.samples[-1] if history.samples else 0,
                              "best_epoch": history.best_epoch, "stopped_early": history.stopped_early,
-                             "train_seconds": round(history.seconds, 1), "status": status,
+                             "train_seconds": round(history.seconds, 1), "status": status, "key": key,
                              **convergence(history, watched)}
         self.models[name].update(budget_fields(self.models[name]["examples_seen"], self.reference_for(name)))
-        print(f"{name}: {status} ({path.relative_to(self.out) if path.is_relative_to(self.out) else path})")
+        where = self.weights if status == "published" else path
+        print(f"{name}: {status} ({where.relative_to(self.out) if where.is_relative_to(self.out) else where})")
         return history
 
     @property

@@ -132,8 +132,8 @@ def build_pdf(results: Results, base: Path, path: Path) -> Path:
                         colWidths=[w * cm for w in (2.9, 1.4, 1.9, 2.4, 1.3, 1.6, 1.6, 1.5, 2.4)]),
                   Spacer(1, 2), p("Epochs as trained (early stopping may end a model before its budget); the best "
                                   "epoch counts from 1 ('-': none was kept); seconds of training and validation; "
-                                  "status: trained in this run, resumed from an unfinished checkpoint, or loaded "
-                                  "finished; share of reference: examples seen over the reference budget (sources "
+                                  "status: trained in this run, resumed from an unfinished checkpoint, loaded "
+                                  "finished, or published (committed weights, common.weights); share of reference: examples seen over the reference budget (sources "
                                   "below); converged: early stopping fired, or the watched metric's best improved "
                                   "by under 0.5% over the last 20% of the epochs (common.run.convergence).", cell)]
         sources = dict.fromkeys(f"{m['reference_examples']:,.0f} examples: {m['reference_source']}"

@@ -47,7 +47,7 @@ class Results:
     metrics: dict = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     notebook: str = ""
-    #: How each named model was obtained in this run: "loaded", "resumed" or "trained".
+    #: How each named model was obtained in this run: "loaded", "resumed", "trained" or "published".
     training: dict[str, str] = field(default_factory=dict)
     #: The git commit of the code that made these results ("+dirty": tracked .py files differed from it).
     commit: str = ""

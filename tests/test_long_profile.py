@@ -1,0 +1,49 @@
+"""The `long` profile (issue 22): where it exists, where its runs go, and that it differs from standard in budget."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from common.paths import PROFILES, REPO_ROOT, output_root
+from common.reproduce import PROFILE_NOTEBOOKS, find_notebooks
+
+
+def test_long_is_a_profile_whose_runs_sit_beside_the_standard_ones(monkeypatch):
+    monkeypatch.delenv("AE_OUTPUT_DIR", raising=False)
+    assert "long" in PROFILES
+    assert output_root("VariationalAE", "long") == REPO_ROOT / "VariationalAE" / "long"
+    assert output_root("VariationalAE", "standard") == REPO_ROOT / "VariationalAE"
+
+
+def test_long_runs_only_the_notebooks_that_define_it():
+    every = find_notebooks()
+    assert len(every) == 7
+    long = find_notebooks("long")
+    assert [f"{nb.parent.name}/{nb.name}" for nb in long] == list(PROFILE_NOTEBOOKS["long"])
+    assert set(long) < set(every)
+
+
+def test_the_vae_long_profile_trains_each_mnist_model_on_1e7_samples_and_measures_like_standard():
+    from VariationalAE.config import config_for
+
+    long, standard = config_for("long"), config_for("standard")
+    m = long.mnist
+    assert m.chunk * m.chunks * m.batch_size == 10_000_000
+    assert (m.optimizer, m.lr) == (standard.mnist.optimizer, standard.mnist.lr)
+    trained = {"mnist", "frey", "punks"}
+    differs = {f.name for f in dataclasses.fields(long) if getattr(long, f.name) != getattr(standard, f.name)}
+    assert differs <= trained, f"long must differ from standard in training alone, not in {differs - trained}"
+
+
+@pytest.mark.parametrize("module, function", [("SB_VAE.config", "config_for"), ("KsparseAE.config", "config_for"),
+                                              ("BetaVAE.config", "dsprites_config_for"),
+                                              ("BetaVAE.config", "celeba_config_for"),
+                                              ("DenoisingAE.config", "config_for"),
+                                              ("DenoisingAE.config", "regularized_config_for")])
+def test_a_notebook_without_a_long_setting_says_so_in_its_first_cell(module, function):
+    import importlib
+
+    config_for = getattr(importlib.import_module(module), function)
+    with pytest.raises(ValueError, match="unknown profile 'long'.*standard"):
+        config_for("long")

@@ -1,0 +1,94 @@
+"""Published weights (common.weights): a published model loads instead of training, with the same weights,
+history and random draws after it; a changed key trains; a damaged file stops with a clear error; and every
+file committed in the repository matches its manifest and the run that made it."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from common.paths import REPO_ROOT
+from common.weights import MANIFEST, PublishedWeightsError, check_all, publish, read_manifest, verify, weights_dir
+from test_run import _named
+
+
+def _publish_one(tmp_path, monkeypatch):
+    run, model, history, after = _named(tmp_path, monkeypatch)
+    folder = publish("TestPaper", "smoke")
+    # a fresh clone has no checkpoints, only the published files
+    for ckpt in (run.out / "checkpoints").rglob("*.pt"):
+        ckpt.unlink()
+    return run, model, history, after, folder
+
+
+def test_a_published_model_loads_with_its_history_and_the_draws_that_followed_training(tmp_path, monkeypatch,
+                                                                                         capsys):
+    run, model, history, after, folder = _publish_one(tmp_path, monkeypatch)
+    assert folder == weights_dir("TestPaper", "smoke") and (folder / MANIFEST).is_file()
+    state = torch.load(folder / "ae.pt", weights_only=True)   # a plain state_dict, nothing else
+    assert set(state) == set(model.state_dict())
+    run2, model2, history2, after2 = _named(tmp_path, monkeypatch)
+    assert run2.status == {"ae": "published"} and "ae: published" in capsys.readouterr().out
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), model2.state_dict().values()))
+    assert history2.to_dict() == history.to_dict() and torch.equal(after, after2)
+    assert run2.models["ae"]["key"] == read_manifest(folder)["ae"]["key"]
+
+
+def test_retrain_or_a_changed_key_ignores_published_weights(tmp_path, monkeypatch):
+    _publish_one(tmp_path, monkeypatch)
+    run, _, _, _ = _named(tmp_path, monkeypatch, retrain=True)
+    assert run.status == {"ae": "trained"}
+    for ckpt in (run.out / "checkpoints").rglob("*.pt"):
+        ckpt.unlink()
+    run, _, _, _ = _named(tmp_path, monkeypatch, lr=2e-2)        # other settings, other key: it trains
+    assert run.status == {"ae": "trained"}
+
+
+def test_a_damaged_or_missing_published_file_names_the_file_and_the_expected_checksum(tmp_path, monkeypatch):
+    _, _, _, _, folder = _publish_one(tmp_path, monkeypatch)
+    expected = read_manifest(folder)["ae"]["sha256"]
+    blob = bytearray((folder / "ae.pt").read_bytes())
+    blob[-20] ^= 0xFF
+    (folder / "ae.pt").write_bytes(bytes(blob))
+    with pytest.raises(PublishedWeightsError, match=rf"ae\.pt has SHA-256 [0-9a-f]{{64}}, the manifest expects {expected}"):
+        _named(tmp_path, monkeypatch)
+    (folder / "ae.pt").unlink()
+    with pytest.raises(PublishedWeightsError, match=rf"ae\.pt is missing \(expected SHA-256 {expected}\)"):
+        verify(folder, "ae", read_manifest(folder)["ae"])
+
+
+def test_an_unfinished_checkpoint_is_never_published(tmp_path, monkeypatch):
+    run, _, _, _ = _named(tmp_path, monkeypatch)
+    path = run.checkpoint("ae")
+    state = torch.load(path, weights_only=True)
+    torch.save({**state, "finished": False}, path)
+    with pytest.raises(ValueError, match="not finished"):
+        publish("TestPaper", "smoke")
+
+
+_COMMITTED = sorted(REPO_ROOT.glob(f"*/*/weights/{MANIFEST}"))
+
+
+@pytest.mark.parametrize("manifest", _COMMITTED, ids=[str(m.parent.relative_to(REPO_ROOT)) for m in _COMMITTED])
+def test_every_committed_weight_matches_its_checksum_loads_plainly_and_is_the_committed_runs_model(manifest):
+    folder = manifest.parent
+    paper, profile = folder.parent.parent.name, folder.parent.name
+    results = sorted(folder.parent.glob("results*.json"))
+    assert results, f"{folder}: published weights without the committed {profile} run that made them"
+    keys = {name: m.get("key") for r in results for name, m in json.loads(r.read_text())["models"].items()}
+    total = 0
+    for name, entry in read_manifest(folder).items():
+        verify(folder, name, entry)
+        state = torch.load(folder / entry["file"], weights_only=True)
+        assert all(isinstance(v, torch.Tensor) for v in state.values())
+        assert keys.get(name) == entry["key"], f"{paper} {profile} {name}: not the key of the committed run's model"
+        total += entry["bytes"]
+    assert total <= 50 * 2**20
+
+
+def test_check_all_walks_every_manifest(tmp_path, monkeypatch):
+    _publish_one(tmp_path / "one", monkeypatch)     # under AE_OUTPUT_DIR: <tmp>/one/TestPaper/weights/
+    assert check_all(tmp_path) == ["one/TestPaper/weights/ae"]
+    assert check_all(REPO_ROOT) == [f"{m.parent.relative_to(REPO_ROOT)}/{n}" for m in _COMMITTED
+                                    for n in read_manifest(m.parent)]
