@@ -30,7 +30,7 @@ reproduce: data
 
 test: install
 	$(PY) -m common.data check mnist freyface cryptopunks
-	AE_PROFILE=smoke $(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider
+	AE_PROFILE=smoke $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg -p no:cacheprovider
 
 # JupyterLab on the project's .venv with AE_DATA_DIR set as above. The kernel named python3 (what the notebooks
 # ask for) is this .venv's, put first on JUPYTER_PATH so that a user-wide python3 kernel cannot shadow it.

@@ -99,8 +99,11 @@ def run_notebook(path: Path, profile: str, kernel: str = "python3") -> Path:
                             progress_bar=False, log_output=False)
     nb = nbformat.read(target, as_version=4)
     kept = [c for c in nb.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
-    if len(kept) != len(nb.cells):
+    # papermill copies the input's metadata: widget state saved by an interactive session would ride along
+    # for ever, showing bars frozen mid-way ("99%") that this run never drew
+    if len(kept) != len(nb.cells) or "widgets" in nb.metadata:
         nb.cells = kept
+        nb.metadata.pop("widgets", None)
         nbformat.write(nb, target)
     return target
 

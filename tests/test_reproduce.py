@@ -39,11 +39,15 @@ def test_in_place_run_leaves_no_injected_profile(tmp_path, out_dir, monkeypatch)
     folder.mkdir()
     nb_path = folder / "nb.ipynb"
     _notebook(nb_path, "open('profile.txt', 'w').write(profile)")
+    stale = nbformat.read(nb_path, as_version=4)   # widget state an interactive session saved (a bar at 99%)
+    stale.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {"m": {"value": "99%"}}}}
+    nbformat.write(stale, nb_path)
     assert reproduce.main([str(nb_path), "--profile", "standard"]) == 0
     assert (folder / "profile.txt").read_text() == "standard"
     nb = nbformat.read(nb_path, as_version=4)
     assert len(nb.cells) == 2 and nb.cells[1].execution_count == 2
     assert not any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
+    assert "widgets" not in nb.metadata
     assert "AE_PROFILE" not in __import__("os").environ  # the runner restores the environment
 
 
