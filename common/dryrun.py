@@ -151,12 +151,12 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
 
 
-def estimate_table(results: Iterable, machine: str) -> str:
-    """A Markdown table of the time a full ``paper`` run would take, notebook by notebook, on ``machine``."""
-    lines = [f"Estimated `paper` profile times on {machine}, from a dry run "
-             "(each model's paper step count x its measured step rate; 'rest' is the dry run's evaluation, "
+def estimate_table(results: Iterable, machine: str, profile: str = "paper") -> str:
+    """A Markdown table of the time a full run of ``profile`` would take, notebook by notebook, on ``machine``."""
+    lines = [f"Estimated `{profile}` profile times on {machine}, from a dry run "
+             f"(each model's {profile} step count x its measured step rate; 'rest' is the dry run's evaluation, "
              "plots and report, a lower bound where evaluations were cut):", "",
-             "| notebook | models | paper steps | training | rest | evaluations cut | total |",
+             f"| notebook | models | {profile} steps | training | rest | evaluations cut | total |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     total = 0.0
     for r in results:

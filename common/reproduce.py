@@ -164,7 +164,7 @@ def print_estimate(profile: str, notebooks: Sequence[str] | None = None) -> int:
         print(f"error: no dry-run results of profile {profile!r} in {folder}; run `make paper-check` first",
               file=sys.stderr)
         return 2
-    table = dryrun.estimate_table(results, results[0].device)
+    table = dryrun.estimate_table(results, results[0].device, profile)
     atomic_write_text(folder / "ESTIMATE.md", table + "\n")
     print(table)
     return 0
