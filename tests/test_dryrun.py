@@ -116,7 +116,7 @@ def test_bad_device_and_profile_names_give_one_line_errors_with_the_choices():
     assert train.pick_device("cpu") == torch.device("cpu")
     with pytest.raises(ValueError, match=r"unknown profile 'papr'; choose one of \['paper', 'standard'\]"):
         select_profile("papr", {"standard": {}, "paper": {}})
-    with pytest.raises(ValueError, match="unknown profile 'fast'; choose one of smoke, standard, paper"):
+    with pytest.raises(ValueError, match="unknown profile 'fast'; choose one of smoke, standard, long, paper"):
         Run("SB_VAE", "fast", 0, "cpu")
     with pytest.raises(SystemExit):
         reproduce.main(["--profile", "fast"])

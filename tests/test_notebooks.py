@@ -222,3 +222,24 @@ def test_no_notebook_helper_reads_a_notebook_global(path):
     nb = nbformat.read(path, as_version=4)
     source = "\n".join(c.source for c in nb.cells if c.cell_type == "code" and not c.source.lstrip().startswith("%"))
     assert notebook_global_reads(source) == [], "pass these as arguments (or move the helper to the paper's experiment.py)"
+
+
+# ---------------------------------------------------------------------------
+# Committed runs of the other profiles (<Paper>/long/, <Paper>/paper/): executed copies with their reports
+# ---------------------------------------------------------------------------
+OTHER_RUNS = _committed(sorted(p for prof in ("long", "paper") for p in REPO_ROOT.glob(f"*/{prof}/*.ipynb")))
+
+
+@pytest.mark.parametrize("path", OTHER_RUNS, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}/{p.name}")
+def test_a_committed_run_of_another_profile_is_complete_and_says_its_profile(path):
+    profile, name = path.parent.name, path.stem
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata["kernelspec"]["name"] == "python3" and "widgets" not in nb.metadata
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(o.output_type != "error" for c in code for o in c.outputs)
+    assert sum(bool(c.outputs) for c in code) >= len(code) // 2, "commit the outputs of the run"
+    results = path.parent / ("results.json" if name == path.parent.parent.name else f"results_{name}.json")
+    data = json.loads(results.read_text())
+    assert data["profile"] == profile and not data.get("dry_run")
+    assert "dirty" not in (data.get("commit") or "dirty"), "run the batch on a clean commit"
+    assert (path.parent / f"{name}.pdf").is_file()
