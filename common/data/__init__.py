@@ -21,12 +21,12 @@ fits in memory this is several times faster than a per-item DataLoader.
 
 One module per concern, all re-exported here (``from common.data import load_mnist``):
 ``registry`` (files, checksums, :class:`DataError`), ``batches`` (:class:`Batches`,
-:class:`Chunks`), ``loaders`` (:class:`ImageSet`, ``load_*``, ``split``, ``concat``,
+:class:`Chunks`), ``loaders`` (:class:`ImageSet`, ``load_*`` with ``load_image_folder``, ``split``, ``concat``,
 ``binarize``) and ``cli`` (``download`` and the command line).
 """
 from common.data.batches import Batches, Chunks
 from common.data.cli import download, main
 from common.data.loaders import (ImageSet, binarize, concat, load_celeba, load_cryptopunks, load_frey_face,
-                                 load_mnist, split)
+                                 load_image_folder, load_mnist, split)
 from common.data.registry import (CELEBA_FULL_SIZE, CELEBA_SUBSET_DIGEST, CELEBA_SUBSET_SIZE, DATA_ENV, DATASETS,
                                   DataError, FileSpec, checksum_of, data_dir, git_blob_id, sha256_of, verify)

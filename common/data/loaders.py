@@ -180,3 +180,42 @@ def load_celeba(size: int = 64, seed: int = 0, n_test: int = 1000, root: Path | 
     n_test = min(n_test, len(whole) // 2)
     train, test = split(whole, [len(whole) - n_test, n_test], seed)
     return {"train": train, "test": test}
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def load_image_folder(root: Path | str, size: int = 64) -> dict[str, ImageSet]:
+    """Faces (or any RGB images) from ``root/train/`` and ``root/test/`` (and ``root/valid/`` if present).
+
+    The layout of the VAE-for-faces seed project: one folder of image files per split, read in
+    name order (.png, .jpg, .jpeg), each centre-cropped to a square and resized to ``size`` as
+    :func:`load_celeba` does. Returns RGB (N, 3, size, size) uint8 sets without labels. A missing
+    folder, an empty split or an unreadable file raises a ValueError that names it.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"image folder {root} does not exist; it needs train/ and test/ subfolders of images")
+    out = {}
+    for split_name in ("train", "valid", "test"):
+        folder = root / split_name
+        if not folder.is_dir():
+            if split_name == "valid":
+                continue
+            raise ValueError(f"{folder} is missing: an image folder needs train/ and test/ (valid/ optional)")
+        files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ValueError(f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        imgs = []
+        for f in files:
+            try:
+                with Image.open(f) as img:
+                    imgs.append(np.asarray(ImageOps.fit(img.convert("RGB"), (size, size), Image.LANCZOS)))
+            except (UnidentifiedImageError, OSError) as e:
+                raise ValueError(f"cannot read the image {f}: {e}") from e
+        x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).contiguous()
+        out[split_name] = ImageSet(x, None, f"{root.name}-{split_name}")
+    return out
+

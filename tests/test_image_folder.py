@@ -1,0 +1,48 @@
+"""load_image_folder: train/ and test/ folders of face images, as the VAE-for-faces seed project lays them out."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from common.data import load_image_folder
+
+
+def _write(folder, n, size=(80, 100), fmt="png", seed=0):
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(folder / f"{i:03d}.{fmt}")
+
+
+def test_each_split_is_read_in_name_order_cropped_and_resized(tmp_path):
+    _write(tmp_path / "faces" / "train", 5)
+    _write(tmp_path / "faces" / "test", 3, fmt="jpg", seed=1)
+    (tmp_path / "faces" / "train" / "notes.txt").write_text("not an image")
+    sets = load_image_folder(tmp_path / "faces", size=32)
+    assert set(sets) == {"train", "test"}
+    assert tuple(sets["train"].x.shape) == (5, 3, 32, 32) and tuple(sets["test"].x.shape) == (3, 3, 32, 32)
+    assert sets["train"].y is None and sets["train"].name == "faces-train"
+    first = np.asarray(Image.open(tmp_path / "faces" / "train" / "000.png"))
+    # the crop and the antialiased resize keep the mean grey level (loosely: the crop drops a margin)
+    assert abs(float(sets["train"].x[0].float().mean()) - first.mean()) < 10
+
+
+def test_a_valid_split_is_read_when_present(tmp_path):
+    for name in ("train", "valid", "test"):
+        _write(tmp_path / name, 2)
+    assert set(load_image_folder(tmp_path, size=16)) == {"train", "valid", "test"}
+
+
+def test_missing_empty_or_unreadable_input_names_what_is_wrong(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        load_image_folder(tmp_path / "nowhere")
+    _write(tmp_path / "a" / "train", 2)
+    with pytest.raises(ValueError, match=r"a/test is missing"):
+        load_image_folder(tmp_path / "a")
+    (tmp_path / "a" / "test").mkdir()
+    with pytest.raises(ValueError, match="holds no images"):
+        load_image_folder(tmp_path / "a")
+    (tmp_path / "a" / "test" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match=r"cannot read the image .*broken\.png"):
+        load_image_folder(tmp_path / "a")
