@@ -30,15 +30,54 @@ def dsprites_model_name(beta: float, seed: int) -> str:
     return f"dsprites_beta{beta:g}_seed{seed}"
 
 
+class MetricCurve:
+    """``fit``'s ``after_epoch`` hook: the disentanglement metric during training, kept in the history.
+
+    Every ``every`` chunks, and after the last one, it scores the model by
+    :func:`BetaVAE.metric.beta_vae_scores` on a small fixed set of points (the same points each
+    time: ``seed``), by each protocol, as ``metric/<protocol>`` in percent; the chunks between get
+    NaN, so the record has one value per epoch like the losses and is saved with them in the
+    checkpoint (a reloaded model keeps its curve). The metric is measured, never trained on; its
+    time is not counted in the history's training seconds. A hook is not part of a checkpoint's
+    key: a model trained without it has no curve (nothing is recorded when nothing trains).
+    """
+
+    def __init__(self, data, protocols, every: int, epochs: int, num_train: int, num_eval: int,
+                 batch_size: int = 64, seed: int = 0, device: torch.device | str = "cpu") -> None:
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        self.data, self.protocols, self.every, self.epochs = data, dict(protocols), every, epochs
+        self.sizes = dict(batch_size=batch_size, num_train=num_train, num_eval=num_eval, seed=seed)
+        self.device = device
+
+    def __call__(self, model: torch.nn.Module, history: History) -> None:
+        from BetaVAE.metric import beta_vae_scores
+
+        epoch = history.epochs                   # 1-based: the epoch that just ended
+        due = epoch % self.every == 0 or epoch == self.epochs
+        if due:
+            was_training = model.training
+            model.eval()
+            with torch.no_grad():
+                scores = beta_vae_scores(self.data, lambda x: model.encode(x.to(self.device).float().div_(255)),
+                                         self.protocols, **self.sizes)
+            model.train(was_training)
+        for name in self.protocols:
+            record = history.records.setdefault(f"metric/{name}", [])
+            record.extend([float("nan")] * (epoch - 1 - len(record)))   # a curve begun after a resume
+            record.append(100 * scores[name]["eval_accuracy"] if due else float("nan"))
+
+
 def train_dsprites_models(run: Run, data: dsprites.DSprites, cfg: DSpritesConfig, seeds: list[int],
-                          device: torch.device | str
+                          device: torch.device | str, metric_curve: dict | None = None
                           ) -> tuple[dict[tuple[float, int], FCBetaVAE], dict[tuple[float, int], History],
                                      dict[int, dict[str, torch.Tensor]]]:
     """Train the FC net at each of ``cfg.betas`` for each seed; return the models and histories (keyed by
     (beta, seed)) and each seed's initial weights.
 
     The betas of one seed start from the same initial weights and see the same stream of rendered
-    batches, so the KL weight is the only difference between them.
+    batches, so the KL weight is the only difference between them. ``metric_curve`` (the keyword
+    arguments of :class:`MetricCurve` but ``epochs`` and ``device``) records the metric during training.
     """
     models, hists, init_states = {}, {}, {}
     for s in seeds:
@@ -49,11 +88,12 @@ def train_dsprites_models(run: Run, data: dsprites.DSprites, cfg: DSpritesConfig
             model.load_state_dict(init_states[s])
             opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
             batches = dsprites.DSpritesBatches(data, cfg.batch_size, cfg.chunk_batches, seed=s, device=device)
+            hook = None if metric_curve is None else MetricCurve(epochs=cfg.epochs, device=device, **metric_curve)
             hists[beta, s] = run.train(
                 dsprites_model_name(beta, s), model, BetaVAELoss(beta), batches, cfg.epochs, optimizer=opt,
                 config={"data": f"dsprites-{data.source}", "beta": beta, "model_seed": s,
                         "init": "torch default"},
-                sources=(betavae, dsprites, gaussian), desc=f"beta={beta:g} seed {s}")
+                sources=(betavae, dsprites, gaussian), desc=f"beta={beta:g} seed {s}", after_epoch=hook)
             models[beta, s] = model.eval()
     return models, hists, init_states
 

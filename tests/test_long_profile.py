@@ -39,7 +39,6 @@ def test_the_vae_long_profile_trains_each_mnist_model_on_1e7_samples_and_measure
 
 
 @pytest.mark.parametrize("module, function", [("KsparseAE.config", "config_for"),
-                                              ("BetaVAE.config", "dsprites_config_for"),
                                               ("BetaVAE.config", "celeba_config_for"),
                                               ("DenoisingAE.config", "config_for"),
                                               ("DenoisingAE.config", "regularized_config_for")])
@@ -62,3 +61,13 @@ def test_the_sb_vae_long_profile_trains_longer_with_the_authors_look_aheads_and_
         long.training_for("VAE")
     differs = {f.name for f in dataclasses.fields(long) if getattr(long, f.name) != getattr(standard, f.name)}
     assert differs <= {"gauss", "sb", "sb_accurate"}, differs
+
+
+def test_the_dsprites_long_profile_trains_longer_and_records_the_metric_during_training():
+    from BetaVAE.config import dsprites_config_for
+
+    long, standard = dsprites_config_for("long"), dsprites_config_for("standard")
+    assert long.epochs * long.chunk_batches * long.batch_size >= 7 * standard.epochs * standard.chunk_batches * 64
+    assert standard.metric_curve_every is None and long.metric_curve_every and long.metric_curve_every < long.epochs
+    differs = {f.name for f in dataclasses.fields(long) if getattr(long, f.name) != getattr(standard, f.name)}
+    assert differs == {"epochs", "metric_curve_every"}, differs
