@@ -52,6 +52,7 @@ paper-estimate: install
 bench: install
 	$(PY) benchmarks/step_floor.py
 	$(PY) benchmarks/train_speed.py
+	$(PY) benchmarks/classifier_speed.py
 
 clean-smoke:
 	rm -rf build/smoke build/paper-check
