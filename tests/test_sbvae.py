@@ -219,12 +219,12 @@ def test_training_recipes_go_through_a_run_and_reload(tmp_path, monkeypatch):
 
 
 def test_configs_hold_every_profile_and_reject_an_unknown_one():
-    assert set(CONFIGS) == {"smoke", "standard", "paper"}
+    assert set(CONFIGS) == {"smoke", "standard", "long", "paper"}
     for name, cfg in CONFIGS.items():
         assert config_for(name) is cfg
-        for t in (cfg.gauss, cfg.sb, cfg.frey):
+        for t in (cfg.gauss, cfg.sb, cfg.frey) + ((cfg.sb_accurate,) if cfg.sb_accurate else ()):
             assert (t.optimizer, t.lr, t.betas, t.batch_size) == ("adam", 3e-4, (0.95, 0.999), 100)
         assert cfg.frey.patience is None
     assert (config_for("paper").sb.patience, config_for("paper").gauss.patience) == (100, 30)
-    with pytest.raises(ValueError, match="smoke, standard, paper"):
+    with pytest.raises(ValueError, match="smoke, standard, long, paper"):
         config_for("fast")

@@ -241,14 +241,14 @@ def test_vae_uses_the_shared_tanh_bernoulli_decoder():
 
 
 def test_configs_hold_every_profile_and_reject_an_unknown_one():
-    assert set(CONFIGS) == {"smoke", "standard", "paper"}
+    assert set(CONFIGS) == {"smoke", "standard", "long", "paper"}
     for name, cfg in CONFIGS.items():
         assert config_for(name) is cfg
         for t in (cfg.mnist, cfg.frey, cfg.punks):
             assert t.batch_size == 100 and t.init_std == 0.1 and t.lr > 0 and t.chunks > 0
         assert cfg.punks.chunk * cfg.punks.batch_size == cfg.punks_train   # one chunk is one epoch
     assert config_for("paper").mnist.optimizer == "adagrad" and config_for("standard").mnist.optimizer == "adam"
-    with pytest.raises(ValueError, match="smoke, standard, paper"):
+    with pytest.raises(ValueError, match="smoke, standard, long, paper"):
         config_for("fast")
     with pytest.raises(ValueError, match="one epoch"):
         VAEConfig(mnist=CONFIGS["smoke"].mnist, frey=CONFIGS["smoke"].frey, punks=Training("adam", 1e-3, 5, 3),
