@@ -21,26 +21,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from common.evaluate import softmax_regression_error
-
-
-def _plain_fit(xtr, ytr, weight_decay: float, max_iter: int) -> int:
-    """The layout the notebook used before: W (d, C), logits X @ W + b (standardised as the fast path does)."""
-    mean, std = xtr.mean(0), xtr.std(0)
-    xtr = (xtr - mean) / torch.where(std > 1e-8, std, torch.ones_like(std))
-    w = torch.zeros(xtr.shape[1], int(ytr.max()) + 1, requires_grad=True)
-    b = torch.zeros(w.shape[1], requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], lr=1, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe",
-                            tolerance_grad=1e-7, tolerance_change=1e-10)
-
-    def closure():
-        opt.zero_grad()
-        loss = F.cross_entropy(xtr @ w + b, ytr) + 0.5 * weight_decay * w.pow(2).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return int(opt.state[w]["n_iter"])
+from common.evaluate import softmax_regression_error, softmax_regression_reference
 
 
 def _cpu_name() -> str:
@@ -83,13 +64,14 @@ def main() -> None:
     print(f"evaluation (loss + gradient) at {args.n} x {args.d}, 10 classes: plain X @ W {med['plain']:.1f} ms, "
           f"F.linear {med['fast']:.1f} ms, ratio {med['plain'] / med['fast']:.1f}x")
     t = time.perf_counter()
-    iters_plain = _plain_fit(x, y, 1e-3, args.max_iter)
+    plain_error = softmax_regression_reference(x, y, x[:1000], y[:1000], weight_decay=1e-3, max_iter=args.max_iter)
     plain_s = time.perf_counter() - t
     t = time.perf_counter()
     r = softmax_regression_error(x, y, x[:1000], y[:1000], weight_decay=1e-3, max_iter=args.max_iter)
     fast_s = time.perf_counter() - t
-    print(f"whole fit, at most {args.max_iter} L-BFGS iterations: plain {plain_s:.1f} s ({iters_plain} iterations), "
-          f"softmax_regression_error {fast_s:.1f} s ({r['iterations']} iterations), ratio {plain_s / fast_s:.1f}x")
+    print(f"whole fit, at most {args.max_iter} L-BFGS iterations: softmax_regression_reference {plain_s:.1f} s, "
+          f"softmax_regression_error {fast_s:.1f} s, ratio {plain_s / fast_s:.1f}x (errors on 1,000 training "
+          f"points: {plain_error:.1f}% and {r['test_error']:.1f}%)")
     print(f"cpu: {_cpu_name()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
 
 

@@ -94,6 +94,30 @@ def softmax_regression_error(train_x: np.ndarray | torch.Tensor, train_y: np.nda
                 "iterations": int(opt.state[w]["n_iter"])}
 
 
+def softmax_regression_reference(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor,
+                                 test_y: torch.Tensor, weight_decay: float = 1e-4, max_iter: int = 100) -> float:
+    """:func:`softmax_regression_error`'s test error (%) in the textbook layout, W (features, classes) and
+    logits X @ W + b: the plain path that the fast one is tested (tests/test_ksparse.py) and timed
+    (benchmarks/classifier_speed.py) against. The same function; much slower on large sets."""
+    mean, std = train_x.mean(0), train_x.std(0)
+    std = torch.where(std > 1e-8, std, torch.ones_like(std))
+    xtr, xte = (train_x - mean) / std, (test_x - mean) / std
+    w = torch.zeros(xtr.shape[1], int(max(train_y.max(), test_y.max())) + 1, requires_grad=True)
+    b = torch.zeros(w.shape[1], requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], lr=1, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe",
+                            tolerance_grad=1e-7, tolerance_change=1e-10)
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(xtr @ w + b, train_y) + 0.5 * weight_decay * w.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        return 100.0 * float(((xte @ w + b).argmax(1) != test_y).float().mean())
+
+
 def error_interval(error_pct: float, n: int, z: float = 1.96) -> tuple[float, float]:
     """95% Wilson score interval (in %) of an error rate measured on ``n`` examples."""
     if n <= 0:

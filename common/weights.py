@@ -21,7 +21,6 @@ the file belongs: a wrong weight never passes silently for a published one.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Sequence
@@ -29,6 +28,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from common.data import sha256_of
 from common.paths import REPO_ROOT, atomic_write, atomic_write_text, output_root
 from common.train import History, _from_plain_rng, _set_rng_state, load_checkpoint
 
@@ -44,14 +44,6 @@ class PublishedWeightsError(RuntimeError):
 def weights_dir(paper: str, profile: str) -> Path:
     """Where a paper's published weights of ``profile`` live: ``<Paper>/<profile>/weights/``."""
     return output_root(paper, profile) / "weights"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_manifest(folder: Path) -> dict[str, dict[str, Any]]:
@@ -71,7 +63,7 @@ def verify(folder: Path, name: str, entry: dict[str, Any]) -> None:
             raise PublishedWeightsError(
                 f"published weights of {name!r}: {where} is missing (expected SHA-256 {expected}); restore it "
                 f"with `git checkout -- {where}`, or pass retrain=True to train the model instead")
-        found = sha256_file(path)
+        found = sha256_of(path)
         if found != expected:
             raise PublishedWeightsError(
                 f"published weights of {name!r}: {where} has SHA-256 {found}, the manifest expects {expected}; "
@@ -118,8 +110,8 @@ def publish(paper: str, profile: str, names: Sequence[str] | None = None, limit_
         weights, rng = folder / f"{name}.pt", folder / f"{name}.rng.pt"
         atomic_write(weights, lambda tmp: torch.save({k: v.cpu() for k, v in state["model"].items()}, tmp))
         atomic_write(rng, lambda tmp: torch.save(state["rng"], tmp))
-        models[name] = {"key": state["key"], "file": weights.name, "sha256": sha256_file(weights),
-                        "bytes": weights.stat().st_size, "rng_file": rng.name, "rng_sha256": sha256_file(rng),
+        models[name] = {"key": state["key"], "file": weights.name, "sha256": sha256_of(weights),
+                        "bytes": weights.stat().st_size, "rng_file": rng.name, "rng_sha256": sha256_of(rng),
                         "history": state["history"]}
     total = sum(m["bytes"] for m in models.values())
     if total > limit_bytes:

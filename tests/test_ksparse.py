@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from common.evaluate import error_interval, softmax_regression_error
+from common.evaluate import error_interval, softmax_regression_error, softmax_regression_reference
 from common.run import Run
 from common.train import fit, make_optimizer
 from common.data import Batches
@@ -206,30 +206,9 @@ def test_wilson_interval_used_for_table_1_brackets_the_rate():
     assert lo < 1.35 < hi and hi - lo < 0.5
 
 
-def _plain_softmax_regression(xtr, ytr, xte, yte, weight_decay, max_iter):
-    """The textbook layout the fast path replaced: W (features, classes), logits X @ W + b."""
-    mean, std = xtr.mean(0), xtr.std(0)
-    std = torch.where(std > 1e-8, std, torch.ones_like(std))
-    xtr, xte = (xtr - mean) / std, (xte - mean) / std
-    w = torch.zeros(xtr.shape[1], int(ytr.max()) + 1, requires_grad=True)
-    b = torch.zeros(w.shape[1], requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], lr=1, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe",
-                            tolerance_grad=1e-7, tolerance_change=1e-10)
-
-    def closure():
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(xtr @ w + b, ytr) + 0.5 * weight_decay * w.pow(2).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    with torch.no_grad():
-        return 100.0 * float(((xte @ w + b).argmax(1) != yte).float().mean())
-
-
 def test_the_fast_softmax_regression_equals_the_plain_layout():
     x, y = _blobs(3000, 40, 6, sep=0.25, seed=5)                   # overlapping: many borderline test points
     for wd, iters in ((1e-3, 30), (1e-2, 100)):
         fast = softmax_regression_error(x[:2000], y[:2000], x[2000:], y[2000:], weight_decay=wd, max_iter=iters)
-        plain = _plain_softmax_regression(x[:2000], y[:2000], x[2000:], y[2000:], wd, iters)
+        plain = softmax_regression_reference(x[:2000], y[:2000], x[2000:], y[2000:], wd, iters)
         assert fast["test_error"] > 5.0 and abs(fast["test_error"] - plain) <= 0.2   # at most 2 of 1,000 differ
