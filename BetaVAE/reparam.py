@@ -8,7 +8,9 @@ The encoder's second head outputs a raw vector s per face; the posterior's varia
 - ``"softplus"``: sigma = softplus(s) + 1e-4, positive and smooth, linear for large s.
 
 The same z = mu + sigma * eps and the same closed-form KL follow in each case; the three differ
-only in how the optimiser sees the scale. :class:`ReparamConvVAE` is the CelebA net with that choice.
+only in how the optimiser sees the scale. They also start apart: with the head's outputs near 0 at
+initialisation, sigma is about 1 (log sigma^2), 0 (sigma) or 0.69 (softplus), a difference a
+comparison must report beside the training curves. :class:`ReparamConvVAE` is the CelebA net with that choice.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import torch.nn.functional as F
 from BetaVAE.betavae import ConvBetaVAE
 
 SCALES = ("log_var", "sigma", "softplus")
-#: sigma's floor in the "sigma" and "softplus" readings: log sigma^2 stays above about -18.4 nats.
+#: sigma's floor in the "sigma" and "softplus" readings: log sigma^2 stays above about -18.4.
 SIGMA_FLOOR = 1e-4
 
 

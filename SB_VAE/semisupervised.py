@@ -9,8 +9,8 @@ and for an unlabelled one y is summed out under the classifier:
 
     -U(x) = sum_y q(y|x) (-L(x, y)) - H(q(y|x)).
 
-The objective adds alpha * (cross-entropy of q(y|x) on the labelled points), so that the
-classifier also learns from labels directly. The SB-DGM is the same model with the SB-VAE's
+The objective (their eq. 9) adds alpha times the classifier's mean cross-entropy on the labelled
+points, so that q(y|x) also learns from labels directly; they set alpha = 0.1 N. The SB-DGM is the same model with the SB-VAE's
 stick-breaking latent (Kumaraswamy fractions, Beta(1, alpha0) prior) in place of the Gaussian.
 ``unlabelled_neg_bound`` evaluates every class at once, as one batch of C x N rows, not a loop.
 """
@@ -113,11 +113,19 @@ class DeepGenerativeModel(nn.Module):
 
 
 def semi_supervised_loss(model: DeepGenerativeModel, x_labelled: torch.Tensor, y: torch.Tensor,
-                         x_unlabelled: torch.Tensor, alpha: float) -> dict[str, torch.Tensor]:
-    """Per-example means of the labelled and unlabelled negative bounds plus alpha times the classifier's
-    cross-entropy on the labelled batch (Kingma et al. 2014, eq. 9); ``loss`` is their sum."""
+                         x_unlabelled: torch.Tensor, n_labelled: int, n_unlabelled: int,
+                         alpha: float) -> dict[str, torch.Tensor]:
+    """Kingma et al. (2014)'s objective (eq. 9) per training point, estimated on a labelled and an unlabelled batch.
+
+    J = sum_labelled -L(x, y) + sum_unlabelled -U(x) + alpha * E_labelled[-log q(y|x)], over data sets
+    of ``n_labelled`` and ``n_unlabelled`` points (the paper: alpha = 0.1 N). ``loss`` is J / N with
+    N = n_labelled + n_unlabelled, each sum estimated from its batch's mean; the parts are returned as
+    batch means.
+    """
     onehot = F.one_hot(y, model.n_classes).to(x_labelled.dtype)
     labelled = model.labelled_neg_bound(x_labelled, onehot).mean()
     unlabelled = model.unlabelled_neg_bound(x_unlabelled).mean()
     ce = F.cross_entropy(model.class_logits(x_labelled), y)
-    return {"loss": labelled + unlabelled + alpha * ce, "labelled": labelled, "unlabelled": unlabelled, "ce": ce}
+    n = n_labelled + n_unlabelled
+    loss = (n_labelled * labelled + n_unlabelled * unlabelled + alpha * ce) / n
+    return {"loss": loss, "labelled": labelled, "unlabelled": unlabelled, "ce": ce}

@@ -31,7 +31,7 @@ class Training:
 class VAEConfig:
     """Everything the notebook trains and measures, for one profile."""
 
-    mnist: Training             # every MNIST model (each N_z, and N_z = 2 for Figs. 4 and 5)
+    mnist: Training             # every MNIST model of the Fig. 2 sweep (and N_z = 2 unless ``manifold`` is set)
     frey: Training              # every Frey Face model
     punks: Training             # the CryptoPunks model: one chunk is one epoch of ``punks_train``
     mnist_train: int

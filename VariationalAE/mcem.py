@@ -18,6 +18,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from common.data import Batches
 from common.gaussian import log_standard_normal
 
 LogDensity = Callable[[torch.Tensor], torch.Tensor]
@@ -76,9 +77,9 @@ def posterior_log_density(decoder: nn.Module, x: torch.Tensor) -> LogDensity:
 class MCEM(nn.Module):
     """A generative model trained by MCEM: ``decoder`` (p_theta(x|z)) and one persistent HMC chain per training point.
 
-    The chains' states ``z``, their step sizes and the visit counter are buffers, so a checkpoint
-    of the model resumes the E step where it stopped. ``mcem_loss`` trains it through ``fit`` on
-    minibatches whose labels are the training points' indices (:class:`RepeatedBatches`).
+    The chains' states ``z`` and their step sizes are buffers, so a checkpoint of the model resumes
+    the E step where it stopped. ``mcem_loss`` trains it through ``fit`` on :class:`RepeatedBatches`,
+    whose labels are the training points' indices.
     """
 
     def __init__(self, decoder: nn.Module, n_train: int, z_dim: int, step_size: float = 0.1, seed: int = 0) -> None:
@@ -87,33 +88,41 @@ class MCEM(nn.Module):
         g = torch.Generator().manual_seed(seed)
         self.register_buffer("z", torch.randn(n_train, z_dim, generator=g))       # chains start at prior draws
         self.register_buffer("step_size", torch.full((n_train, 1), step_size))
-        self.register_buffer("visits", torch.zeros((), dtype=torch.long))
+        self.last_index: torch.Tensor | None = None     # the batch whose E step was run last
+        self.last_acceptance = torch.tensor(float("nan"))
 
 
 def mcem_loss(model: MCEM, x: torch.Tensor, index: torch.Tensor) -> dict[str, torch.Tensor]:
-    """``fit`` loss of MCEM: on the first of every ``UPDATES_PER_SAMPLE`` visits of a batch, one HMC transition
-    (E step) of its chains; then ``loss`` = -mean log p_theta(x|z) at the chains' states (the M step's objective;
-    the prior has no parameters). ``acceptance`` is the mean acceptance probability of the last transition."""
+    """``fit`` loss of MCEM: when a new batch arrives (not a repeat of the last one), one HMC transition of its
+    chains (E step); then ``loss`` = -mean log p_theta(x|z) at the chains' states (the M step's objective; the
+    prior has no parameters). ``acceptance`` is the mean acceptance probability of the batch's transition.
+
+    Training only: MCEM has no recognition model, so a held-out batch has no chains to read (its
+    likelihood is estimated apart); in eval mode this raises.
+    """
+    if not model.training:
+        raise ValueError("mcem_loss trains only: held-out points have no chains (estimate their likelihood apart)")
+    if index is None or index.dim() != 1 or len(index) != len(x):
+        raise ValueError("mcem_loss needs each row's training index as its label (use RepeatedBatches)")
     x = x.reshape(len(x), -1)
-    if model.training:
-        if int(model.visits) % UPDATES_PER_SAMPLE == 0:
-            z, acceptance = hmc_step(posterior_log_density(model.decoder, x), model.z[index], model.step_size[index])
-            model.z[index] = z
-            model.step_size[index] = tune_step_size(model.step_size[index], acceptance)
-            model.last_acceptance = acceptance.mean()
-        model.visits += 1
-    z = model.z[index]
-    out = {"loss": -model.decoder.log_prob(x, z).mean()}
-    if hasattr(model, "last_acceptance"):
-        out["acceptance"] = model.last_acceptance
-    return out
+    if model.last_index is None or not torch.equal(index, model.last_index):
+        z, acceptance = hmc_step(posterior_log_density(model.decoder, x), model.z[index], model.step_size[index])
+        model.z[index] = z
+        model.step_size[index] = tune_step_size(model.step_size[index], acceptance)
+        model.last_index, model.last_acceptance = index, acceptance.mean()
+    return {"loss": -model.decoder.log_prob(x, model.z[index]).mean(), "acceptance": model.last_acceptance}
 
 
 class RepeatedBatches:
-    """Each minibatch of ``batches`` presented ``times`` times in a row: the M step's several weight updates
-    on one E step's samples. Labels are replaced by the rows' indices (what ``mcem_loss`` needs)."""
+    """Each minibatch of ``batches`` presented ``times`` times in a row: the M step's several weight updates on
+    one E step's samples. Its labels become the rows' indices (what ``mcem_loss`` needs), so build the
+    :class:`~common.data.Batches` for it alone. Every presentation counts as training samples seen (``n``
+    is ``times`` x the data), as every weight update evaluates its batch.
+    """
 
-    def __init__(self, batches, times: int = UPDATES_PER_SAMPLE) -> None:
+    def __init__(self, batches: Batches, times: int = UPDATES_PER_SAMPLE) -> None:
+        if not isinstance(batches, Batches):
+            raise TypeError(f"RepeatedBatches wraps common.data.Batches, got {type(batches).__name__}")
         if times < 1:
             raise ValueError(f"times must be >= 1, got {times}")
         self.batches, self.times = batches, times

@@ -268,7 +268,7 @@ class Run:
             fit_kwargs.setdefault("log_dir", self.out / "tensorboard" / self.profile / name)
         # A dry run trains every model afresh, so that each one's step rate is measured (a loaded one trains nothing).
         fresh = self.retrain or dryrun.active()
-        history = None if fresh else load_published(self.weights, name, key, model)
+        history = None if fresh else load_published(self.weights, name, key, model, train)
         if history is not None:
             status = "published"
         else:

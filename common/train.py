@@ -352,15 +352,16 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
             val_s += time.perf_counter() - t_val
         history.samples.append((history.samples[-1] if history.samples else 0) + seen)
         history.seconds += time.perf_counter() - t_epoch  # training and validation, checkpointed each epoch
-        if writer is not None:
-            for k, v in history.records.items():
-                writer.add_scalar(k, v[-1], global_step=history.samples[-1])
-            writer.flush()
         bar.set_postfix({k.split("/")[1]: f"{v[-1]:.4g}" for k, v in history.records.items()
                          if k.startswith("train/")}, refresh=False)
         bar.update(1)  # counted by hand: the loop may break before a tqdm iterator would count the epoch
         if after_epoch is not None:
             after_epoch(model, history)
+        if writer is not None:  # after the hook, so that what it records is logged at this epoch
+            for k, v in history.records.items():
+                if v and v[-1] == v[-1]:   # a hook's NaN (nothing measured this epoch) is left out
+                    writer.add_scalar(k, v[-1], global_step=history.samples[-1])
+            writer.flush()
         stop = False
         if best_on is not None:
             if best_on not in history.records:

@@ -6,8 +6,9 @@ checkpoints of that run into ``<Paper>/long/weights/``:
 
 - ``<name>.pt``: the model's ``state_dict`` alone (no optimizer state), loadable with
   ``torch.load(path, weights_only=True)`` into the notebook's model;
-- ``<name>.rng.pt``: the random-number generators' state when training ended, so that the
-  evaluations after a load draw exactly what the training run drew;
+- ``<name>.state.pt``: the random-number generators' and the training batches' state when training
+  ended (what a finished checkpoint restores), so that the evaluations after a load draw exactly what
+  the training run drew on the same kind of device;
 - ``manifest.json``: per model the config key it was trained under (``common.run.config_key``:
   the code, settings and data behind it), both files' SHA-256 and sizes, and its training
   history (for the learning curves and the convergence rule).
@@ -21,6 +22,8 @@ the file belongs: a wrong weight never passes silently for a published one.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import io
 import json
 from pathlib import Path
 from typing import Any, Sequence
@@ -33,8 +36,10 @@ from common.paths import REPO_ROOT, atomic_write, atomic_write_text, output_root
 from common.train import History, _from_plain_rng, _set_rng_state, load_checkpoint
 
 MANIFEST = "manifest.json"
-#: The most that one paper's published weights may weigh (the repository's budget is 50 MB in all).
+#: The most that all published weights of the repository may weigh together.
 LIMIT_BYTES = 50 * 2**20
+#: Profiles whose runs are committed beside standard's and may publish weights.
+PUBLISHED_PROFILES = ("long", "paper")
 
 
 class PublishedWeightsError(RuntimeError):
@@ -56,7 +61,7 @@ def read_manifest(folder: Path) -> dict[str, dict[str, Any]]:
 
 def verify(folder: Path, name: str, entry: dict[str, Any]) -> None:
     """Raise :class:`PublishedWeightsError` unless both files of ``name`` exist with their recorded SHA-256."""
-    for file, expected in ((entry["file"], entry["sha256"]), (entry["rng_file"], entry["rng_sha256"])):
+    for file, expected in ((entry["file"], entry["sha256"]), (entry["state_file"], entry["state_sha256"])):
         path = Path(folder) / file
         where = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
         if not path.is_file():
@@ -70,53 +75,73 @@ def verify(folder: Path, name: str, entry: dict[str, Any]) -> None:
                 f"put the committed file back at {where} (`git checkout -- {where}`), or pass retrain=True")
 
 
-def load_published(folder: Path, name: str, key: str, model: nn.Module) -> History | None:
+def load_published(folder: Path, name: str, key: str, model: nn.Module, train=None) -> History | None:
     """Load the published model ``name`` into ``model`` if it was trained under ``key``; return its history.
 
     Returns None when nothing is published under that name or its key differs (the model then
-    trains). The RNG state is restored as a finished checkpoint restores it.
+    comes from a checkpoint or trains). The RNG state, and the position of ``train`` (the
+    training batches), are restored as a finished checkpoint restores them.
     """
     entry = read_manifest(folder).get(name)
     if entry is None or entry["key"] != key:
         if entry is not None:
-            print(f"{name}: the published weights were trained under another key (the code or the settings "
-                  f"changed since), so it trains")
+            print(f"{name}: published weights not used: they were trained under another key (the code or the "
+                  f"settings changed since)")
         return None
     verify(folder, name, entry)
     model.load_state_dict(torch.load(Path(folder) / entry["file"], map_location="cpu", weights_only=True))
-    _set_rng_state(_from_plain_rng(torch.load(Path(folder) / entry["rng_file"], weights_only=True)))
+    state = torch.load(Path(folder) / entry["state_file"], weights_only=True)
+    _set_rng_state(_from_plain_rng(state["rng"]))
+    if train is not None and state.get("batches") is not None:
+        train.load_state_dict(state["batches"])
     return History.from_dict(entry["history"])
+
+
+def _serialised(obj) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
 
 
 def publish(paper: str, profile: str, names: Sequence[str] | None = None, limit_bytes: int = LIMIT_BYTES) -> Path:
     """Publish the finished checkpoints of ``paper``'s ``profile`` run (all of them, or ``names``); return the folder.
 
     Only a finished checkpoint is published (an unfinished one would be a different model from
-    the run's). The manifest is written last, atomically, so an interrupted publish leaves the old one.
+    the run's). Models already published there and not named stay in the manifest. Everything is
+    sized before anything is written: a publish that would take the repository's weights over
+    ``limit_bytes`` writes nothing. The manifest is written last, atomically.
     """
+    if profile not in PUBLISHED_PROFILES:
+        raise ValueError(f"only the committed runs of {', '.join(PUBLISHED_PROFILES)} publish weights, not {profile!r}")
     source = output_root(paper, profile) / "checkpoints" / profile
     paths = sorted(source.glob("*.pt")) if names is None else [source / f"{n}.pt" for n in names]
     if not paths:
         raise FileNotFoundError(f"no checkpoints in {source}: run the {profile} notebook of {paper} first")
     folder = weights_dir(paper, profile)
-    models: dict[str, dict[str, Any]] = {}
+    blobs: dict[str, tuple[bytes, bytes, dict]] = {}
     for path in paths:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such checkpoint")
         state = load_checkpoint(path)
         if not state.get("finished"):
             raise ValueError(f"{path}: training is not finished; finish the run before publishing it")
-        name = path.stem
-        weights, rng = folder / f"{name}.pt", folder / f"{name}.rng.pt"
-        atomic_write(weights, lambda tmp: torch.save({k: v.cpu() for k, v in state["model"].items()}, tmp))
-        atomic_write(rng, lambda tmp: torch.save(state["rng"], tmp))
-        models[name] = {"key": state["key"], "file": weights.name, "sha256": sha256_of(weights),
-                        "bytes": weights.stat().st_size, "rng_file": rng.name, "rng_sha256": sha256_of(rng),
-                        "history": state["history"]}
-    total = sum(m["bytes"] for m in models.values())
+        weights = _serialised({k: v.cpu() for k, v in state["model"].items()})
+        extra = _serialised({"rng": state["rng"], "batches": state.get("batches")})
+        blobs[path.stem] = (weights, extra, state)
+    models = read_manifest(folder)
+    elsewhere = sum(m["bytes"] for manifest in REPO_ROOT.glob("*/*/weights/" + MANIFEST)
+                    if manifest.parent.resolve() != folder.resolve() for m in read_manifest(manifest.parent).values())
+    kept = sum(m["bytes"] for n, m in models.items() if n not in blobs)
+    total = elsewhere + kept + sum(len(w) for w, _, _ in blobs.values())
     if total > limit_bytes:
-        raise ValueError(f"{paper} {profile}: {total / 2**20:.1f} MiB of weights, over the {limit_bytes / 2**20:.0f} MiB "
-                         "limit; publish fewer models (names=...)")
+        raise ValueError(f"{paper} {profile}: the repository's published weights would weigh {total / 2**20:.1f} MiB, "
+                         f"over the {limit_bytes / 2**20:.0f} MiB limit; publish fewer models (names=...)")
+    for name, (weights, extra, state) in blobs.items():
+        atomic_write(folder / f"{name}.pt", lambda tmp, b=weights: tmp.write_bytes(b))
+        atomic_write(folder / f"{name}.state.pt", lambda tmp, b=extra: tmp.write_bytes(b))
+        models[name] = {"key": state["key"], "file": f"{name}.pt", "sha256": hashlib.sha256(weights).hexdigest(),
+                        "bytes": len(weights), "state_file": f"{name}.state.pt",
+                        "state_sha256": hashlib.sha256(extra).hexdigest(), "history": state["history"]}
     atomic_write_text(folder / MANIFEST, json.dumps({"paper": paper, "profile": profile, "models": models},
                                                     indent=1, sort_keys=True) + "\n")
     return folder
@@ -137,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     pub = sub.add_parser("publish", help="publish the finished checkpoints of a paper's run")
     pub.add_argument("paper", help="the paper's folder, e.g. SB_VAE")
-    pub.add_argument("--profile", default="long")
+    pub.add_argument("--profile", default="long", choices=PUBLISHED_PROFILES)
     pub.add_argument("--names", nargs="*", help="models to publish (default: every finished checkpoint)")
     sub.add_parser("check", help="verify the checksum of every published file")
     args = p.parse_args(argv)

@@ -71,3 +71,16 @@ def test_the_dsprites_long_profile_trains_longer_and_records_the_metric_during_t
     assert standard.metric_curve_every is None and long.metric_curve_every and long.metric_curve_every < long.epochs
     differs = {f.name for f in dataclasses.fields(long) if getattr(long, f.name) != getattr(standard, f.name)}
     assert differs == {"epochs", "metric_curve_every"}, differs
+
+
+def test_every_notebook_whose_config_defines_long_is_one_that_long_runs():
+    from BetaVAE.config import CELEBA_CONFIGS, DSPRITES_CONFIGS
+    from DenoisingAE.config import CONFIGS as DAE, REGULARIZED_CONFIGS
+    from KsparseAE.config import CONFIGS as KSPARSE
+    from SB_VAE.config import CONFIGS as SB
+    from VariationalAE.config import CONFIGS as VAE
+
+    tables = {"BetaVAE/BetaVAE_CelebA.ipynb": CELEBA_CONFIGS, "BetaVAE/BetaVAE_dSprites.ipynb": DSPRITES_CONFIGS,
+              "DenoisingAE/DenoisingAE.ipynb": DAE, "DenoisingAE/RegularizedAE.ipynb": REGULARIZED_CONFIGS,
+              "KsparseAE/KsparseAE.ipynb": KSPARSE, "SB_VAE/SB_VAE.ipynb": SB, "VariationalAE/VariationalAE.ipynb": VAE}
+    assert {nb for nb, table in tables.items() if "long" in table} == set(PROFILE_NOTEBOOKS["long"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from common.data import Batches
@@ -53,9 +54,10 @@ def test_the_e_step_chains_sample_a_known_posterior():
     assert abs(acceptance.mean() - 0.9) < 0.1                             # the tuning reached its target
 
 
-def test_an_mcem_model_trains_through_fit_and_its_chains_move():
+def test_an_mcem_model_trains_through_fit_with_one_e_step_per_batch_and_its_chains_move():
     torch.manual_seed(0)
     from VariationalAE.vae import VAE
+    from VariationalAE import mcem
 
     data = torch.bernoulli(torch.full((200, 1, 4, 4), 0.3)).to(torch.uint8) * 255
     decoder = VAE((1, 4, 4), 8, 2, "bernoulli").decoder
@@ -63,8 +65,19 @@ def test_an_mcem_model_trains_through_fit_and_its_chains_move():
     start = model.z.clone()
     batches = RepeatedBatches(Batches(data, None, 50, seed=0))
     assert batches.n == 1000 and len(batches) == 20
-    opt = torch.optim.Adam(model.decoder.parameters(), lr=1e-2)
-    h = fit(model, mcem_loss, batches, opt, 3, progress=False)
-    assert h["train/loss"][-1] < h["train/loss"][0]
-    assert int(model.visits) == 60 and not torch.equal(model.z, start)
+    transitions = []
+    real_step = mcem.hmc_step
+    mcem.hmc_step = lambda *a, **k: transitions.append(1) or real_step(*a, **k)
+    try:
+        opt = torch.optim.Adam(model.decoder.parameters(), lr=1e-2)
+        h = fit(model, mcem_loss, batches, opt, 3, progress=False)
+    finally:
+        mcem.hmc_step = real_step
+    assert len(transitions) == 3 * 4                    # one E step per batch: 4 batches an epoch, 3 epochs
+    assert h["train/loss"][-1] < h["train/loss"][0] and not torch.equal(model.z, start)
     assert 0.0 < h["train/acceptance"][-1] <= 1.0
+    model.eval()
+    with pytest.raises(ValueError, match="trains only"):
+        mcem_loss(model, torch.zeros(2, 16), torch.tensor([0, 1]))
+    with pytest.raises(TypeError, match="wraps common.data.Batches"):
+        RepeatedBatches([1, 2])

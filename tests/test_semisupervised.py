@@ -54,9 +54,19 @@ def test_steps_of_the_objective_lower_it():
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     first = None
     for _ in range(60):
-        out = semi_supervised_loss(model, xl, y, xu, alpha=0.1 * 96)
+        out = semi_supervised_loss(model, xl, y, xu, n_labelled=32, n_unlabelled=64, alpha=0.1 * 96)
         first = first if first is not None else out["loss"].item()
         opt.zero_grad()
         out["loss"].backward()
         opt.step()
     assert out["loss"].item() < first and torch.isfinite(out["loss"])
+
+
+def test_the_objective_weighs_each_part_by_its_data_set_as_eq_9_does():
+    torch.manual_seed(0)
+    model = DeepGenerativeModel("gauss", x_dim=10, hidden=8, z_dim=3, n_classes=3)
+    xl, y, xu = torch.rand(4, 10).round(), torch.tensor([0, 1, 2, 0]), torch.rand(6, 10).round()
+    torch.manual_seed(1)
+    out = semi_supervised_loss(model, xl, y, xu, n_labelled=100, n_unlabelled=900, alpha=0.1 * 1000)
+    expected = (100 * out["labelled"] + 900 * out["unlabelled"] + 100 * out["ce"]) / 1000
+    assert torch.allclose(out["loss"], expected)
