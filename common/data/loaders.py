@@ -142,6 +142,21 @@ def load_cryptopunks(root: Path | None = None) -> dict[str, ImageSet]:
             "test": whole.subset(slice(8000, 10000), "cryptopunks-test")}
 
 
+def _square_rgb(paths: Sequence[Path], size: int) -> torch.Tensor:
+    """RGB images (N, 3, size, size) uint8: each centre-cropped to a square (the full short side), then an
+    antialiased resize. A file that cannot be read raises a ValueError that names it."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    imgs = []
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                imgs.append(np.asarray(ImageOps.fit(img.convert("RGB"), (size, size), Image.LANCZOS)))
+        except (UnidentifiedImageError, OSError) as e:
+            raise ValueError(f"cannot read the image {path}: {e}") from e
+    return torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).contiguous()
+
+
 def load_celeba(size: int = 64, seed: int = 0, n_test: int = 1000, root: Path | None = None,
                 limit: int | None = None) -> dict[str, ImageSet]:
     """Aligned CelebA faces, centre-cropped to a square and resized to ``size``.
@@ -153,8 +168,6 @@ def load_celeba(size: int = 64, seed: int = 0, n_test: int = 1000, root: Path | 
     quick runs). Returns RGB (N, 3, size, size) uint8 sets; ``y`` holds each image's
     number (000001.jpg is 1), the row of its attributes.
     """
-    from PIL import Image, ImageOps
-
     files = verify("celeba", root)
     folder = files["list_eval_partition.txt"].parent / "img_align_celeba"
     partition = [line.split() for line in files["list_eval_partition.txt"].read_text().splitlines() if line.strip()]
@@ -164,12 +177,7 @@ def load_celeba(size: int = 64, seed: int = 0, n_test: int = 1000, root: Path | 
     verify_celeba_images(folder, names)
     if limit is not None:
         names = names[:limit]
-    imgs = []
-    for n in names:
-        with Image.open(folder / n) as img:
-            # centre square crop (the full width), then an antialiased resize
-            imgs.append(np.asarray(ImageOps.fit(img.convert("RGB"), (size, size), Image.LANCZOS)))
-    x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).contiguous()
+    x = _square_rgb([folder / n for n in names], size)
     # y is each image's number (000001.jpg is 1), to look its attributes and identity up
     whole = ImageSet(x, torch.tensor([int(n.split(".")[0]) for n in names]), "celeba")
     if full:
@@ -193,8 +201,6 @@ def load_image_folder(root: Path | str, size: int = 64) -> dict[str, ImageSet]:
     :func:`load_celeba` does. Returns RGB (N, 3, size, size) uint8 sets without labels. A missing
     folder, an empty split or an unreadable file raises a ValueError that names it.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"image folder {root} does not exist; it needs train/ and test/ subfolders of images")
@@ -208,14 +214,6 @@ def load_image_folder(root: Path | str, size: int = 64) -> dict[str, ImageSet]:
         files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise ValueError(f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-        imgs = []
-        for f in files:
-            try:
-                with Image.open(f) as img:
-                    imgs.append(np.asarray(ImageOps.fit(img.convert("RGB"), (size, size), Image.LANCZOS)))
-            except (UnidentifiedImageError, OSError) as e:
-                raise ValueError(f"cannot read the image {f}: {e}") from e
-        x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).contiguous()
-        out[split_name] = ImageSet(x, None, f"{root.name}-{split_name}")
+        out[split_name] = ImageSet(_square_rgb(files, size), None, f"{root.name}-{split_name}")
     return out
 
