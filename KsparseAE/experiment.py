@@ -26,27 +26,49 @@ def model_name(k: int, schedule: bool = True) -> str:
     return f"ksparse_k{k}" + ("" if schedule else "_nosched")
 
 
+def early_stopping(cfg: KsparseConfig, val: Batches | None, best_from: int = 0, watch: str = "val/loss") -> dict:
+    """``fit``'s early-stopping settings under ``cfg`` (none without ``cfg.patience``): keep the epoch of least
+    ``watch`` from ``best_from`` on, and stop ``cfg.patience`` epochs after it."""
+    if cfg.patience is None:
+        return {}
+    if val is None:
+        raise ValueError("early stopping (cfg.patience) needs validation batches")
+    return {"val": val, "best_on": watch, "patience": cfg.patience, "best_from": best_from}
+
+
 def train_ksparse(run: Run, init: KSparseAutoencoder, k: int, schedule: bool, train: Batches,
-                  cfg: KsparseConfig) -> tuple[KSparseAutoencoder, History]:
+                  cfg: KsparseConfig, val: Batches | None = None, name: str | None = None,
+                  config: dict | None = None) -> tuple[KSparseAutoencoder, History]:
     """Train a copy of ``init`` at target sparsity ``k``, with or without the sec. 4 schedule; (model, History).
 
     Every k starts from the same weights (``with_k``: Fig. 1 compares k "from the same
     initialisation"). The model is named ``ksparse_k{k}``, with ``_nosched`` when
     ``schedule`` is off; ``train`` should be built with the same seed for every k, so
-    that all see the same batch order.
+    that all see the same batch order. With ``cfg.patience`` the model stops at its
+    validation optimum on ``val`` (:func:`early_stopping`), judged from the first epoch at
+    the target k when scheduled. ``name`` and ``config`` serve a model trained on other data
+    (the deep network's second layer): ``config`` must then name that data and what made it.
     """
-    name = model_name(k, schedule)
+    name = name or model_name(k, schedule)
     model = with_k(init, k)
     extra = {} if cfg.momentum is None else {"momentum": cfg.momentum}
     opt = make_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, **extra)
+    target_from = first_epoch_at_target(k, cfg.epochs) if schedule else 0
     hist = run.train(name, model, squared_error, train, cfg.epochs, optimizer=opt,
                      sources=(ksparse,),  # the math; settings are keyed via config
-                     config={"data": "mnist", "k": k, "schedule": schedule, "init_std": cfg.init_std},
-                     before_step=sparsity_schedule(cfg.epochs) if schedule else None)
+                     config={"data": "mnist", **(config or {}), "k": k, "schedule": schedule,
+                             "init_std": cfg.init_std},
+                     before_step=sparsity_schedule(cfg.epochs) if schedule else None,
+                     **early_stopping(cfg, val, target_from))
     assert all(math.isfinite(v) for v in hist["train/loss"]), name
     if schedule:
         judge_at_target_k(run, name, hist, k, cfg.epochs)
     return model, hist
+
+
+def first_epoch_at_target(k: int, epochs: int) -> int:
+    """The first 0-based epoch at which the sec. 4 schedule (over ``epochs``) has lowered k to ``k``."""
+    return next((e for e in range(epochs) if scheduled_k(e, epochs, k) == k), 0)
 
 
 def judge_at_target_k(run: Run, name: str, hist: History, k: int, epochs: int) -> dict:
@@ -60,7 +82,7 @@ def judge_at_target_k(run: Run, name: str, hist: History, k: int, epochs: int) -
     than its minimum of epochs there, the status is "too short to tell". ``run.models[name]``
     is updated in place and returned.
     """
-    start = next((e for e in range(epochs) if scheduled_k(e, epochs, k) == k), 0)
+    start = first_epoch_at_target(k, epochs)
     held = History({key: v[start:] for key, v in hist.records.items()}, hist.samples[start:],
                    None, hist.stopped_early, hist.seconds)
     record = run.models[name]

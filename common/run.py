@@ -235,7 +235,7 @@ class Run:
         ``config`` holds every setting that changes the result and is not visible in the
         model, the optimizer or ``epochs`` (data name and size, noise level, beta, ...);
         the run's seed and profile are added, and so are the ``fit`` settings that change
-        training (``best_on``, ``patience``, ``bf16`` and the hooks' names). ``sources`` are
+        training (``best_on``, ``patience``, ``best_from``, ``bf16`` and the hooks' names). ``sources`` are
         the code the model depends on beyond the modules that define its layers and its
         loss (found by :func:`model_sources`): e.g. the functions that build its data.
         If weights of exactly this key are published (:mod:`common.weights`), or a finished
@@ -252,8 +252,8 @@ class Run:
                 "train_examples": getattr(train, "n", None), "batch_size": getattr(train, "batch_size", None)}
         if hasattr(train, "n_batches"):  # Chunks: n is one chunk; key the data behind it and the chunk size
             full.update(train_examples=train.batches.n, chunk_batches=train.n_batches)
-        for k in ("best_on", "patience", "bf16"):  # a stop rule or precision changes what training leaves
-            if fit_kwargs.get(k) is not None:
+        for k in ("best_on", "patience", "best_from", "bf16"):  # a stop rule or precision changes what training leaves
+            if fit_kwargs.get(k) is not None and not (k == "best_from" and fit_kwargs[k] == 0):  # 0: the default
                 full[f"fit_{k}"] = fit_kwargs[k]
         for k in ("before_step", "after_step"):
             if fit_kwargs.get(k) is not None:

@@ -242,7 +242,7 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
         before_step: Callable[[nn.Module, int], None] | None = None,
         after_step: Callable[[nn.Module], None] | None = None,
         after_epoch: Callable[[nn.Module, History], None] | None = None,
-        best_on: str | None = None, patience: int | None = None,
+        best_on: str | None = None, patience: int | None = None, best_from: int = 0,
         checkpoint_meta: dict | None = None, log_dir: Path | None = None) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
@@ -264,6 +264,9 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
       the best epoch are kept and restored at the end, and ``history.best_epoch`` says
       which. ``patience`` stops early after that many epochs without improvement
       (early stopping). Both survive a resume, since the best weights are checkpointed.
+      ``best_from`` (0-based epoch) leaves the epochs before it out of both: a model whose
+      schedule changes the task while it trains (k-sparse's falling k raises the loss) is
+      judged only once the schedule is done, and its patience counts from there.
     - A checkpoint that has reached ``epochs`` or stopped early is loaded as it is:
       nothing trains, and the RNG state is that of the end of training, so
       what the caller draws next is the same as after an uninterrupted run.
@@ -279,6 +282,10 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
     """
     if patience is not None and best_on is None:
         raise ValueError("patience needs best_on: the history key that early stopping watches")
+    if best_from and best_on is None:
+        raise ValueError("best_from needs best_on: it says from which epoch best_on is watched")
+    if not 0 <= best_from < max(epochs, 1):
+        raise ValueError(f"best_from must be an epoch in [0, {epochs}), got {best_from}")
     history, start = History(), 0
     best: dict = {"value": float("inf"), "epoch": start - 1, "model": None}
     if checkpoint is not None and Path(checkpoint).is_file():
@@ -367,10 +374,11 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
             if best_on not in history.records:
                 raise KeyError(f"best_on={best_on!r} is not in the history; it has {sorted(history.records)}")
             value = history.records[best_on][-1]
-            if value < best["value"]:
+            if epoch >= best_from and value < best["value"]:
                 best = {"value": value, "epoch": epoch,
                         "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
-            stop = patience is not None and epoch - best["epoch"] >= patience
+            # patience counts from the last best epoch, or from best_from while none is found yet
+            stop = patience is not None and epoch - max(best["epoch"], best_from - 1) >= patience
         capped = max_steps is not None and epoch + 1 >= capped_epochs
         if stop or capped or epoch + 1 == epochs:
             break

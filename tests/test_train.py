@@ -188,6 +188,42 @@ def test_patience_without_best_on_is_an_error():
         train.fit(model, _noisy_loss, _data().batches(32), opt, 2, patience=1, progress=False)
 
 
+def _scheduled_loss(model: nn.Module, x: torch.Tensor, y) -> dict[str, torch.Tensor]:
+    """``_noisy_loss`` shifted by the model's ``offset``: a schedule that makes early epochs look best."""
+    terms = _noisy_loss(model, x, y)
+    return {**terms, "rec": terms["rec"] + model.offset}
+
+
+def _offset_until(epoch_done: int):
+    def before(model: nn.Module, epoch: int) -> None:
+        model.offset = -1e3 if epoch < epoch_done else 0.0
+    return before
+
+
+@pytest.mark.parametrize("best_from", [0, 4])
+def test_best_from_leaves_the_scheduled_epochs_out_of_the_best_and_of_patience(best_from):
+    model, opt = _model_and_opt()
+    data = _data()
+    h = train.fit(model, _scheduled_loss, data.batches(32), opt, 12, val=data.batches(100, shuffle=False),
+                  progress=False, best_on="val/rec", patience=2, best_from=best_from,
+                  before_step=_offset_until(4))
+    if best_from == 0:      # the schedule's low values win, and patience runs out during the schedule
+        assert h.best_epoch < 4 and h.stopped_early and h.epochs == h.best_epoch + 1 + 2
+    else:                   # judged from epoch 4 on: the best is a real one and patience counts from there
+        assert h.best_epoch >= 4 and h.epochs >= 4 + 2
+        assert h.best_epoch == min(range(4, h.epochs), key=lambda i: h["val/rec"][i])
+        assert h.stopped_early == (h.epochs < 12)
+
+
+def test_best_from_needs_best_on_and_an_epoch_in_range():
+    model, opt = _model_and_opt()
+    with pytest.raises(ValueError, match="best_from needs best_on"):
+        train.fit(model, _noisy_loss, _data().batches(32), opt, 2, best_from=1, progress=False)
+    with pytest.raises(ValueError, match=r"best_from must be an epoch in \[0, 2\)"):
+        train.fit(model, _noisy_loss, _data().batches(32), opt, 2, best_on="train/loss", best_from=2,
+                  progress=False)
+
+
 @pytest.mark.parametrize("stop_after", [1, 2, 4])
 def test_fit_on_chunks_resumes_to_the_same_history(tmp_path, stop_after):
     """Chunks checkpoint their position: a run stopped after any epoch resumes to the uninterrupted history."""
