@@ -46,7 +46,8 @@ class StackConfig:
     derived_ft_epochs: int
     nu_grid: tuple[float, ...]        # SdA-3's noise levels; SAA-3 gets as many seeds
     spread_seeds: int                 # seeds of the selected SdA-3 on basic, for the seed spread
-    variants: tuple[str, ...] = ("basic", "rot", "bg-rand")
+    # bg-img and rot-bg-img (issue 20): backgrounds cut from scikit-image's photographs (DenoisingAE/backgrounds.py)
+    variants: tuple[str, ...] = ("basic", "rot", "bg-rand", "bg-img", "rot-bg-img")
     optimizer: str = "adam"
 
     def epochs_for(self, variant: str) -> tuple[int, int]:

@@ -52,6 +52,10 @@ class VAEConfig:
     binarisation: str = "stochastic"
     #: The 2-D model of Figs. 4 and 5 when it is not one of the Fig. 2 sweep's (None: trained like them).
     manifold: Training | None = None
+    #: Fig. 2's wake-sleep baseline: the N_z of each sweep that also train by wake-sleep (same networks, training and
+    #: batches as AEVB's). Standard runs two per dataset, for time; long and paper the whole sweep.
+    wake_sleep_mnist_nz: tuple[int, ...] = (3, 20)
+    wake_sleep_frey_nz: tuple[int, ...] = (2, 20)
 
     def mnist_training(self, nz: int) -> Training:
         """How the MNIST model with ``nz`` latents trains: the sweep's ``mnist``, or ``manifold`` for a 2-D model
@@ -61,6 +65,9 @@ class VAEConfig:
     def __post_init__(self) -> None:
         if self.punks.chunk * self.punks.batch_size != self.punks_train:
             raise ValueError("a CryptoPunks chunk must be one epoch: punks.chunk * batch_size == punks_train")
+        if not (set(self.wake_sleep_mnist_nz) <= set(self.mnist_nz)
+                and set(self.wake_sleep_frey_nz) <= set(self.frey_nz)):
+            raise ValueError("wake-sleep runs beside AEVB: its N_z must be among the sweep's (mnist_nz, frey_nz)")
 
 
 CONFIGS: dict[str, VAEConfig] = {
@@ -68,7 +75,7 @@ CONFIGS: dict[str, VAEConfig] = {
         mnist=Training("adam", 1e-3, chunk=10, chunks=3), frey=Training("adam", 1e-3, chunk=5, chunks=4),
         punks=Training("adam", 1e-3, chunk=6, chunks=3),
         mnist_train=3000, mnist_test=1000, punks_train=600, is_n=100, is_ks=(1, 5, 20), bound_repeats=2,
-        manifold_n=10),
+        manifold_n=10, wake_sleep_mnist_nz=(3,), wake_sleep_frey_nz=(2,)),
     "standard": VAEConfig(
         mnist=Training("adam", 1e-3, chunk=100, chunks=90), frey=Training("adam", 1e-3, chunk=50, chunks=200),
         punks=Training("adam", 1e-3, chunk=60, chunks=30),
@@ -83,7 +90,7 @@ CONFIGS: dict[str, VAEConfig] = {
         mnist=Training("adam", 1e-3, chunk=1000, chunks=100), frey=Training("adam", 1e-3, chunk=50, chunks=400),
         punks=Training("adam", 1e-3, chunk=60, chunks=30), manifold=Training("adam", 1e-3, chunk=100, chunks=90),
         mnist_train=60000, mnist_test=10000, punks_train=6000, is_n=1000, is_ks=(1, 10, 100, 1000),
-        bound_repeats=5, manifold_n=20),
+        bound_repeats=5, manifold_n=20, wake_sleep_mnist_nz=(3, 5, 10, 20, 200), wake_sleep_frey_nz=(2, 5, 10, 20)),
     # The paper's settings (Sec. 5): Adagrad with a step size from {0.01, 0.02, 0.1}, up to ~1e8
     # MNIST samples (Fig. 2's axis). Needs a GPU to finish in hours.
     "paper": VAEConfig(
@@ -91,7 +98,7 @@ CONFIGS: dict[str, VAEConfig] = {
         frey=Training("adagrad", 0.01, chunk=50, chunks=2000),
         punks=Training("adagrad", 0.01, chunk=60, chunks=200),
         mnist_train=60000, mnist_test=10000, punks_train=6000, is_n=10000, is_ks=(1, 10, 100, 1000, 5000),
-        bound_repeats=10, manifold_n=20),
+        bound_repeats=10, manifold_n=20, wake_sleep_mnist_nz=(3, 5, 10, 20, 200), wake_sleep_frey_nz=(2, 5, 10, 20)),
 }
 
 

@@ -12,9 +12,10 @@ from common import gaussian
 from common.data import Chunks, ImageSet
 from common.run import Run
 from common.train import History, make_optimizer, seed_everything
-from VariationalAE import vae
+from VariationalAE import vae, wake_sleep
 from VariationalAE.config import Training
 from VariationalAE.vae import VAE, elbo_loss, elbo_terms, init_normal_, parameter_prior_weight_decay, vae_log_weights
+from VariationalAE.wake_sleep import wake_sleep_loss
 
 
 # ---------------------------------------------------------------------------
@@ -22,8 +23,13 @@ from VariationalAE.vae import VAE, elbo_loss, elbo_terms, init_normal_, paramete
 # ---------------------------------------------------------------------------
 def train_vae(run: Run, name: str, train_set: ImageSet, test_set: ImageSet, image_shape: tuple[int, ...],
               hidden: int, z_dim: int, likelihood: str, training: Training,
-              device: torch.device | str) -> tuple[VAE, History]:
+              device: torch.device | str, method: str = "aevb") -> tuple[VAE, History]:
     """Train (or reload, or resume) the VAE called ``name`` with the SGVB estimator (eq. 10, L = 1).
+
+    ``method="wake-sleep"`` trains the same networks, from the same initialisation and on the
+    same batches, by wake-sleep instead (``VariationalAE/wake_sleep.py``, Fig. 2's baseline);
+    its history then records the bound as ``neg_bound`` (``loss`` is the two phases' sum), and
+    rule R9 watches ``val/neg_bound``.
 
     The model starts from N(0, init_std^2) (Sec. 5) and the optimizer carries the N(0, I)
     parameter prior as weight decay 1/N. ``fit`` sees ``training.chunks`` "epochs" of
@@ -40,8 +46,15 @@ def train_vae(run: Run, name: str, train_set: ImageSet, test_set: ImageSet, imag
     config = {"train_data": getattr(train_set, "name", "?"), "n_train": len(train_set),
               "test_data": getattr(test_set, "name", "?"), "n_test": len(test_set),
               "init_std": training.init_std, "chunk": training.chunk, "likelihood": likelihood}
-    hist = run.train(name, model, elbo_loss, stream, training.chunks, optimizer=opt, config=config,
-                     sources=(vae, gaussian), val=test_set.batches(1000, device, shuffle=False))
+    if method not in ("aevb", "wake-sleep"):
+        raise ValueError(f"method must be 'aevb' or 'wake-sleep', got {method!r}")
+    if method == "aevb":    # the AEVB key stays what it was before wake-sleep existed (published weights hold)
+        loss, sources, watched = elbo_loss, (vae, gaussian), None
+    else:
+        loss, sources, watched = wake_sleep_loss, (vae, gaussian, wake_sleep), "val/neg_bound"
+        config["method"] = method
+    hist = run.train(name, model, loss, stream, training.chunks, optimizer=opt, config=config,
+                     sources=sources, val=test_set.batches(1000, device, shuffle=False), watched=watched)
     return model.eval(), hist
 
 

@@ -229,7 +229,7 @@ class Run:
         return d / f"{name}.pt"
 
     def train(self, name: str, model, loss_fn, train, epochs: int, *, optimizer, config: Mapping[str, Any],
-              sources: Sequence[Any] = (), **fit_kwargs):
+              sources: Sequence[Any] = (), watched: str | None = None, **fit_kwargs):
         """Train the model called ``name``, or reload or resume it; return its ``History``.
 
         ``config`` holds every setting that changes the result and is not visible in the
@@ -244,7 +244,9 @@ class Run:
         :func:`common.train.fit` (``val``, ``best_on``, ``patience``, hooks, ...); the
         progress bar and its label default to the run's ``progress`` and ``name``.
         The outcome is printed and kept in ``self.status[name]``, and the training's size
-        in ``self.models[name]``, for the report.
+        in ``self.models[name]``, for the report, with rule R9's convergence read off ``watched``
+        (default: ``best_on``, else ``val/loss`` when validated, else ``train/loss``): a model
+        whose loss is not the claim's metric (wake-sleep's) names the one to watch.
         """
         if name in self.status:
             raise ValueError(f"model name {name!r} is used twice in this run; names key the checkpoints")
@@ -275,7 +277,8 @@ class Run:
             history, status = train_named(path, key, model, loss_fn, train, optimizer, epochs, retrain=fresh,
                                           **fit_kwargs)
         self.status[name] = status
-        watched = fit_kwargs.get("best_on") or ("val/loss" if "val/loss" in history.records else "train/loss")
+        watched = (watched or fit_kwargs.get("best_on")
+                   or ("val/loss" if "val/loss" in history.records else "train/loss"))
         self.models[name] = {"epochs": history.epochs, "examples_seen": history.samples[-1] if history.samples else 0,
                              "best_epoch": history.best_epoch, "stopped_early": history.stopped_early,
                              "train_seconds": round(history.seconds, 1), "status": status, "key": key,
