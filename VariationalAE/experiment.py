@@ -23,7 +23,7 @@ from VariationalAE.wake_sleep import wake_sleep_loss
 # ---------------------------------------------------------------------------
 def train_vae(run: Run, name: str, train_set: ImageSet, test_set: ImageSet, image_shape: tuple[int, ...],
               hidden: int, z_dim: int, likelihood: str, training: Training,
-              device: torch.device | str, method: str = "aevb") -> tuple[VAE, History]:
+              device: torch.device | str, method: str = "aevb", **fit_kwargs) -> tuple[VAE, History]:
     """Train (or reload, or resume) the VAE called ``name`` with the SGVB estimator (eq. 10, L = 1).
 
     ``method="wake-sleep"`` trains the same networks, from the same initialisation and on the
@@ -54,7 +54,8 @@ def train_vae(run: Run, name: str, train_set: ImageSet, test_set: ImageSet, imag
         loss, sources, watched = wake_sleep_loss, (vae, gaussian, wake_sleep), "val/neg_bound"
         config["method"] = method
     hist = run.train(name, model, loss, stream, training.chunks, optimizer=opt, config=config,
-                     sources=sources, val=test_set.batches(1000, device, shuffle=False), watched=watched)
+                     sources=sources, val=test_set.batches(1000, device, shuffle=False), watched=watched,
+                     **fit_kwargs)
     return model.eval(), hist
 
 

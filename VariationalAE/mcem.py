@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from common.data import Batches
+from common.data import Batches, Chunks
 from common.gaussian import log_standard_normal
 
 LogDensity = Callable[[torch.Tensor], torch.Tensor]
@@ -116,17 +116,18 @@ def mcem_loss(model: MCEM, x: torch.Tensor, index: torch.Tensor) -> dict[str, to
 class RepeatedBatches:
     """Each minibatch of ``batches`` presented ``times`` times in a row: the M step's several weight updates on
     one E step's samples. Its labels become the rows' indices (what ``mcem_loss`` needs), so build the
-    :class:`~common.data.Batches` for it alone. Every presentation counts as training samples seen (``n``
+    :class:`~common.data.Batches` (or the :class:`~common.data.Chunks` of them) for it alone. Every presentation counts as training samples seen (``n``
     is ``times`` x the data), as every weight update evaluates its batch.
     """
 
-    def __init__(self, batches: Batches, times: int = UPDATES_PER_SAMPLE) -> None:
-        if not isinstance(batches, Batches):
-            raise TypeError(f"RepeatedBatches wraps common.data.Batches, got {type(batches).__name__}")
+    def __init__(self, batches: Batches | Chunks, times: int = UPDATES_PER_SAMPLE) -> None:
+        base = batches.batches if isinstance(batches, Chunks) else batches   # Chunks: "epochs" of a few batches
+        if not isinstance(base, Batches):
+            raise TypeError(f"RepeatedBatches wraps common.data.Batches or Chunks, got {type(batches).__name__}")
         if times < 1:
             raise ValueError(f"times must be >= 1, got {times}")
         self.batches, self.times = batches, times
-        batches.y = torch.arange(batches.n, device=batches.device)
+        base.y = torch.arange(base.n, device=base.device)
 
     @property
     def n(self) -> int:
