@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from BetaVAE import betavae
 from BetaVAE.betavae import BetaVAELoss, ConvBetaVAE, FCBetaVAE
-from BetaVAE.config import CelebAConfig, DSpritesConfig
+from BetaVAE.config import BetaSweep, CelebAConfig, DSpritesConfig
 from BetaVAE import dsprites
 from common import gaussian
 from common.data import DataError, ImageSet, data_dir
@@ -96,6 +96,39 @@ def train_dsprites_models(run: Run, data: dsprites.DSprites, cfg: DSpritesConfig
                 sources=(betavae, dsprites, gaussian), desc=f"beta={beta:g} seed {s}", after_epoch=hook)
             models[beta, s] = model.eval()
     return models, hists, init_states
+
+
+def sweep_model_name(z_dim: int, beta_norm: float) -> str:
+    """The run's name of a Fig. 6 (right) sweep model: ``sweep_z{z_dim}_bnorm{beta_norm}``."""
+    return f"sweep_z{z_dim}_bnorm{beta_norm:g}"
+
+
+def train_beta_sweep(run: Run, data: dsprites.DSprites, cfg: DSpritesConfig, sweep: BetaSweep, seed: int,
+                     device: torch.device | str) -> tuple[dict[tuple[int, float], FCBetaVAE],
+                                                          dict[tuple[int, float], History]]:
+    """Train the FC net at every (latent size, normalised beta) of ``sweep``; models and histories by that pair.
+
+    The betas of one latent size start from the same initial weights and every model sees the same
+    stream of rendered batches (``cfg``'s batch and chunk sizes, optimiser and step), so within a
+    latent size the KL weight is the only difference.
+    """
+    models, hists = {}, {}
+    for z_dim in sweep.z_dims:
+        seed_everything(seed)
+        init = FCBetaVAE(z_dim, cfg.hidden).state_dict()
+        for beta_norm in sweep.beta_norms:
+            beta = sweep.beta(beta_norm, z_dim)
+            model = FCBetaVAE(z_dim, cfg.hidden).to(device)
+            model.load_state_dict(init)
+            opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
+            batches = dsprites.DSpritesBatches(data, cfg.batch_size, cfg.chunk_batches, seed=seed, device=device)
+            hists[z_dim, beta_norm] = run.train(
+                sweep_model_name(z_dim, beta_norm), model, BetaVAELoss(beta), batches, sweep.chunks, optimizer=opt,
+                config={"data": f"dsprites-{data.source}", "beta": beta, "z_dim": z_dim, "model_seed": seed,
+                        "init": "torch default"},
+                sources=(betavae, dsprites, gaussian), desc=f"z={z_dim} beta_norm={beta_norm:g}")
+            models[z_dim, beta_norm] = model.eval()
+    return models, hists
 
 
 def train_celeba_model(run: Run, name: str, loss_fn: LossFn, beta: float | None, decoder_std: float | None,

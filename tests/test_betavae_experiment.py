@@ -210,3 +210,35 @@ def test_celeba_recipe_is_seeded_and_names_its_model(tmp_path, monkeypatch):
     assert ha.epochs == 1 and ha.samples[-1] == 16 and set(ha.records) >= {"train/loss", "train/rec"}
     assert all(torch.equal(a.state_dict()[p], c.state_dict()[p]) for p in a.state_dict())   # same seed, same model
     assert run.models["AE"]["train_seconds"] >= 0
+
+
+def test_the_beta_sweep_turns_normalised_betas_into_betas_and_shares_each_latent_sizes_init(tmp_path, monkeypatch):
+    from BetaVAE.config import BetaSweep
+    from BetaVAE.experiment import sweep_model_name, train_beta_sweep
+
+    sweep = BetaSweep(z_dims=(2, 4), beta_norms=(0.001, 0.01), chunks=1)
+    assert sweep.beta(0.0098, 10) == pytest.approx(4.01, abs=0.01)   # the paper's beta = 4 at 10 latents
+    assert sweep.beta(0.01, 4) == pytest.approx(0.01 * 4096 / 4)
+    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))
+    cfg = dataclasses.replace(DSPRITES_CONFIGS["smoke"], chunk_batches=2, batch_size=4, hidden=16)
+    run = Run("BetaVAE", "smoke", 0, "cpu", progress=False)
+    at_start = {}
+    real_train = Run.train
+
+    def spy(self, name, model, *args, **kwargs):       # each model's weights as training begins
+        at_start[name] = {k: v.clone() for k, v in model.state_dict().items()}
+        return real_train(self, name, model, *args, **kwargs)
+
+    monkeypatch.setattr(Run, "train", spy)
+    models, hists = train_beta_sweep(run, DSprites(source="render"), cfg, sweep, 0, "cpu")
+    assert set(models) == {(z, b) for z in (2, 4) for b in (0.001, 0.01)}
+    assert set(run.status) == {sweep_model_name(z, b) for z, b in models} and set(run.status.values()) == {"trained"}
+    assert models[2, 0.001].z_dim == 2 and hists[4, 0.01].epochs == 1
+    torch.manual_seed(0)
+    fresh = FCBetaVAE(4, 16).state_dict()
+    for z in (2, 4):    # the betas of one latent size start from the same (seeded) weights, then differ
+        a, b = (at_start[sweep_model_name(z, bn)] for bn in (0.001, 0.01))
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert all(torch.equal(at_start[sweep_model_name(4, 0.01)][k], fresh[k]) for k in fresh)
+    assert not torch.equal(models[4, 0.001].state_dict()["encoder.0.weight"],
+                           models[4, 0.01].state_dict()["encoder.0.weight"])
