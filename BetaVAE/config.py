@@ -70,7 +70,8 @@ class DSpritesConfig:
 DSPRITES_CONFIGS: dict[str, DSpritesConfig] = {
     "smoke": DSpritesConfig(epochs=2, chunk_batches=8, n_seeds=1, metric_train=200, metric_eval=100,
                             metric_pairs=16, fit_images=1000, mi_images=2000, kl_images=1000,
-                            calibration_every=8),
+                            calibration_every=8, metric_curve_points=(200, 100),
+                            sweep=BetaSweep(z_dims=(5, 10), beta_norms=(0.0024, 0.039), chunks=1)),
     "standard": DSpritesConfig(epochs=12, chunk_batches=500, n_seeds=1, metric_train=2000, metric_eval=1000,
                                metric_pairs=64, fit_images=10_000, mi_images=20_000, kl_images=10_000,
                                calibration_every=1),
@@ -88,11 +89,12 @@ DSPRITES_CONFIGS: dict[str, DSpritesConfig] = {
 }
 
 
-#: Rule R9's reference budget of the dSprites models (names from ``experiment.dsprites_model_name``). The
+#: Rule R9's reference budget of every dSprites model (``experiment.dsprites_model_name``, and the Fig. 6 right
+#: sweep's ``sweep_model_name``). The
 #: paper does not state how long its 2D-shapes models trained; the closest stated budget is
 #: disentanglement_lib's beta-VAE study, which trains each dSprites model 300,000 steps of batch 64.
 DSPRITES_REFERENCES: dict[str, Reference] = {
-    "dsprites_*": Reference(
+    "*": Reference(
         examples=300_000 * 64,
         source="disentanglement_lib's default beta-VAE config (config/unsupervised_study_v1/model_configs/"
                "shared.gin: model.training_steps = 300000, model.batch_size = 64, i.e. 19.2M images; conv "

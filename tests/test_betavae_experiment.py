@@ -219,6 +219,8 @@ def test_the_beta_sweep_turns_normalised_betas_into_betas_and_shares_each_latent
     sweep = BetaSweep(z_dims=(2, 4), beta_norms=(0.001, 0.01), chunks=1)
     assert sweep.beta(0.0098, 10) == pytest.approx(4.01, abs=0.01)   # the paper's beta = 4 at 10 latents
     assert sweep.beta(0.01, 4) == pytest.approx(0.01 * 4096 / 4)
+    from BetaVAE.betavae import beta_norm
+    assert beta_norm(sweep.beta(0.0024, 5), 5, 4096) == pytest.approx(0.0024)   # the paper's normalisation, inverted
     monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))
     cfg = dataclasses.replace(DSPRITES_CONFIGS["smoke"], chunk_batches=2, batch_size=4, hidden=16)
     run = Run("BetaVAE", "smoke", 0, "cpu", progress=False)
