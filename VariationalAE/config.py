@@ -28,6 +28,28 @@ class Training:
 
 
 @dataclass(frozen=True)
+class PunkVariant:
+    """One CryptoPunks model of the seed project's comparisons (``VariationalAE/punks.py``): its hidden layers
+    (the decoder mirrors them), activation and optimiser."""
+
+    name: str
+    hidden: tuple[int, ...]
+    activation: str
+    optimizer: str
+    lr: float
+
+
+#: The seed project's comparisons at N_z = 2: the paper's recipe (tanh, Adagrad at one of its step sizes) against
+#: ReLU + Adam, and, with ReLU + Adam, a wider (1 x 1,000) and a deeper (2 x 500) net than 1 x 500.
+PUNK_VARIANTS: tuple[PunkVariant, ...] = (
+    PunkVariant("tanh500_adagrad", (500,), "tanh", "adagrad", 0.02),
+    PunkVariant("relu500_adam", (500,), "relu", "adam", 1e-3),
+    PunkVariant("relu1000_adam", (1000,), "relu", "adam", 1e-3),
+    PunkVariant("relu500x2_adam", (500, 500), "relu", "adam", 1e-3),
+)
+
+
+@dataclass(frozen=True)
 class Fig3Config:
     """Fig. 3: AEVB, wake-sleep and MCEM with N_z = 3 and 100 hidden units (Sec. 5), on few and on many digits.
 
@@ -75,6 +97,9 @@ class VAEConfig:
     wake_sleep_frey_nz: tuple[int, ...] = (2, 20)
     #: Fig. 3 (standard's when not given): 2e5 samples evaluated per model, the likelihood at 6 points.
     fig3: Fig3Config = Fig3Config(Training("adam", 1e-3, chunk=50, chunks=40), every=8, n_eval=500)
+    #: CryptoPunks, after the seed project: an N_z = 20 model for reconstructions, and the N_z = 2 variants
+    punks_nz_large: int = 20
+    punk_variants: tuple[PunkVariant, ...] = PUNK_VARIANTS
 
     def mnist_training(self, nz: int) -> Training:
         """How the MNIST model with ``nz`` latents trains: the sweep's ``mnist``, or ``manifold`` for a 2-D model
