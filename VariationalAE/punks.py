@@ -23,7 +23,7 @@ from common.run import Run
 from common.train import History, make_optimizer, seed_everything
 from VariationalAE import vae
 from VariationalAE.config import PunkVariant
-from VariationalAE.vae import GAUSSIAN_LOGVAR_MIN, elbo_loss, init_normal_, parameter_prior_weight_decay
+from VariationalAE.vae import VAE, GAUSSIAN_LOGVAR_MIN, elbo_loss, init_normal_, parameter_prior_weight_decay
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
@@ -72,35 +72,24 @@ class MLPGaussianDecoder(nn.Module):
         return self.params(z)[0]
 
 
-class MLPVAE(nn.Module):
+class MLPVAE(VAE):
     """The paper's Gaussian VAE with ``hidden`` layer sizes (the decoder mirrors them) and ``activation``.
 
     ``hidden=(500,)`` with tanh is ``VariationalAE.vae.VAE(..., likelihood="gaussian")`` up to the
-    layers' names; the same interface (``encoder``, ``decoder``, ``flat``, ``encode``, ``decode``,
-    ``reconstruct``) serves ``elbo_loss`` and the notebook's plots.
+    layers' names (tested). It keeps VAE's interface (``flat``, ``encode``, ``decode``,
+    ``reconstruct``, ``sample``) for ``elbo_loss`` and the notebook's plots, and builds its own
+    networks in place of VAE's one-layer ones (so ``VAE.__init__`` is not called).
     """
 
     def __init__(self, image_shape: tuple[int, ...], hidden: tuple[int, ...], z_dim: int,
                  activation: str = "tanh") -> None:
-        super().__init__()
+        nn.Module.__init__(self)
         if not hidden:
             raise ValueError("an MLPVAE needs at least one hidden layer")
-        self.image_shape, self.z_dim = tuple(image_shape), z_dim
+        self.image_shape, self.z_dim, self.likelihood = tuple(image_shape), z_dim, "gaussian"
         self.x_dim = math.prod(self.image_shape)
         self.encoder = MLPGaussianEncoder(self.x_dim, hidden, z_dim, activation)
         self.decoder = MLPGaussianDecoder(z_dim, tuple(reversed(hidden)), self.x_dim, activation)
-
-    def flat(self, x: torch.Tensor) -> torch.Tensor:
-        return x.reshape(len(x), self.x_dim)
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(self.flat(x))[0]
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder.mean(z).reshape(len(z), *self.image_shape)
-
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x))
 
 
 def record_seconds(model: nn.Module, history: History) -> None:
