@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from common.data import load_image_folder
@@ -47,3 +48,21 @@ def test_missing_empty_or_unreadable_input_names_what_is_wrong(tmp_path):
     (tmp_path / "a" / "test" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(ValueError, match=r"cannot read the image .*broken\.png"):
         load_image_folder(tmp_path / "a")
+
+
+def test_ratio_splits_keep_the_share_then_hold_out_test_and_validation_disjointly():
+    from common.data import ImageSet, ratio_splits
+
+    data = ImageSet(torch.arange(1000, dtype=torch.uint8).reshape(1000, 1, 1, 1) % 251,
+                    torch.arange(1000), "toy")
+    parts = ratio_splits(data, red_ratio=0.5, test_split=0.2, validation_split=0.25, seed=3)
+    assert {k: len(v) for k, v in parts.items()} == {"train": 300, "valid": 100, "test": 100}
+    ids = [set(v.y.tolist()) for v in parts.values()]
+    assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
+    again = ratio_splits(data, red_ratio=0.5, test_split=0.2, validation_split=0.25, seed=3)
+    assert torch.equal(again["test"].y, parts["test"].y)
+    assert len(ratio_splits(data, validation_split=0.0)["valid"]) == 0
+    with pytest.raises(ValueError, match="red_ratio"):
+        ratio_splits(data, red_ratio=0.0)
+    with pytest.raises(ValueError, match="no training example"):
+        ratio_splits(data, test_split=1.0)

@@ -27,6 +27,6 @@ One module per concern, all re-exported here (``from common.data import load_mni
 from common.data.batches import Batches, Chunks
 from common.data.cli import download, main
 from common.data.loaders import (ImageSet, binarize, concat, load_celeba, load_cryptopunks, load_frey_face,
-                                 load_image_folder, load_mnist, split)
+                                 load_image_folder, load_mnist, ratio_splits, split)
 from common.data.registry import (CELEBA_FULL_SIZE, CELEBA_SUBSET_DIGEST, CELEBA_SUBSET_SIZE, DATA_ENV, DATASETS,
                                   DataError, FileSpec, checksum_of, data_dir, git_blob_id, sha256_of, verify)

@@ -65,6 +65,27 @@ def split(data: ImageSet, sizes: Sequence[int], seed: int) -> list[ImageSet]:
     return out
 
 
+def ratio_splits(data: ImageSet, red_ratio: float = 1.0, test_split: float = 0.1, validation_split: float = 0.1,
+                 seed: int = 0) -> dict[str, ImageSet]:
+    """Train, validation and test sets given as ratios, as the CelebA autoencoder seed project gives them.
+
+    ``red_ratio`` keeps that share of ``data`` (a seeded random subset); ``test_split`` of what is
+    kept is held out for testing, and ``validation_split`` of the rest for validation (Keras's
+    meaning of it), the remainder trains. The sets are disjoint and drawn with ``seed``.
+    """
+    for name, value in (("red_ratio", red_ratio), ("test_split", test_split), ("validation_split", validation_split)):
+        if not 0 <= value <= 1 or (name == "red_ratio" and value == 0):
+            raise ValueError(f"{name} must be in {'(0, 1]' if name == 'red_ratio' else '[0, 1]'}, got {value}")
+    n = round(red_ratio * len(data))
+    n_test = round(test_split * n)
+    n_valid = round(validation_split * (n - n_test))
+    if n - n_test - n_valid < 1:
+        raise ValueError(f"the ratios leave no training example of {len(data)} (kept {n}, test {n_test}, "
+                         f"validation {n_valid})")
+    train, valid, test = split(data, [n - n_test - n_valid, n_valid, n_test], seed)
+    return {"train": train, "valid": valid, "test": test}
+
+
 def concat(*sets: ImageSet, name: str = "") -> ImageSet:
     """The sets one after another; labelled only when every set is."""
     ys = [s.y for s in sets]
