@@ -132,16 +132,18 @@ def train_beta_sweep(run: Run, data: dsprites.DSprites, cfg: DSpritesConfig, swe
 
 
 def train_celeba_model(run: Run, name: str, loss_fn: LossFn, beta: float | None, decoder_std: float | None,
-                       train: ImageSet, cfg: CelebAConfig, device: torch.device | str, seed: int
-                       ) -> tuple[ConvBetaVAE, History]:
+                       train: ImageSet, cfg: CelebAConfig, device: torch.device | str, seed: int,
+                       val: ImageSet | None = None) -> tuple[ConvBetaVAE, History]:
     """Train the CelebA conv net called ``name`` with ``loss_fn`` (``beta`` only names it in the key),
-    from the same seed, initial weights and batch order as every other model; return it in eval mode."""
+    from the same seed, initial weights and batch order as every other model; return it in eval mode.
+    With ``val`` its loss on those faces is recorded each epoch (``val/loss``, what rule R9 watches)."""
     seed_everything(seed)
     model = ConvBetaVAE(cfg.z_dim, decoder_std=decoder_std, channels_last=cfg.channels_last).to(device)
     opt = make_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr)
     config = dict(data="celeba-64", train_images=len(train), beta=beta, decoder_std=decoder_std, lr=cfg.lr)
     history = run.train(name, model, loss_fn, train.batches(cfg.batch_size, device, seed=seed), cfg.epochs,
-                        optimizer=opt, config=config, sources=(betavae, gaussian))
+                        optimizer=opt, config=config, sources=(betavae, gaussian),
+                        val=None if val is None else val.batches(500, device, shuffle=False))
     return model.eval(), history
 
 

@@ -39,6 +39,9 @@ def test_frey_punks_celeba():
     assert (alpha == 0).any() and (alpha == 255).any()  # transparent background, opaque punk
     faces = data.load_celeba(limit=64, n_test=16)
     assert faces["train"].x.shape == (48, 3, 64, 64) and faces["test"].x.shape == (16, 3, 64, 64)
+    parts = data.load_celeba(limit=100, ratios=(1.0, 0.2, 0.25))      # the seed project's ratios
+    assert {k: len(v) for k, v in parts.items()} == {"train": 60, "valid": 20, "test": 20}
+    assert not set(parts["train"].y.tolist()) & set(parts["valid"].y.tolist())
 
 
 def _copy(dataset: str, root: Path) -> None:

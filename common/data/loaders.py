@@ -179,13 +179,14 @@ def _square_rgb(paths: Sequence[Path], size: int) -> torch.Tensor:
 
 
 def load_celeba(size: int = 64, seed: int = 0, n_test: int = 1000, root: Path | None = None,
-                limit: int | None = None) -> dict[str, ImageSet]:
+                limit: int | None = None, ratios: tuple[float, float, float] | None = None) -> dict[str, ImageSet]:
     """Aligned CelebA faces, centre-cropped to a square and resized to ``size``.
 
     With the full dataset (202,599 images, as officially distributed) the official
     train/valid/test partitions are used. With the 10,000-image subset, all of
     which are in the official train partition, a seeded held-out test split of
-    ``n_test`` images is made instead. ``limit`` reads only the first images (for
+    ``n_test`` images is made instead, or, with ``ratios`` = (red_ratio, test_split,
+    validation_split), seeded train/valid/test sets by :func:`ratio_splits`. ``limit`` reads only the first images (for
     quick runs). Returns RGB (N, 3, size, size) uint8 sets; ``y`` holds each image's
     number (000001.jpg is 1), the row of its attributes.
     """
@@ -206,6 +207,8 @@ def load_celeba(size: int = 64, seed: int = 0, n_test: int = 1000, root: Path | 
         codes = torch.tensor([part[n] for n in names])
         return {k: whole.subset(torch.nonzero(codes == c).squeeze(1), f"celeba-{k}")
                 for k, c in (("train", 0), ("valid", 1), ("test", 2))}
+    if ratios is not None:
+        return ratio_splits(whole, *ratios, seed=seed)
     n_test = min(n_test, len(whole) // 2)
     train, test = split(whole, [len(whole) - n_test, n_test], seed)
     return {"train": train, "test": test}

@@ -175,10 +175,12 @@ def build_pdf(results: Results, base: Path, path: Path) -> Path:
     for i, f in enumerate(results.figures, 1):
         with PILImage.open(base / f.path) as im:
             w, h = im.size
-            width = min(16 * cm, w / 150 * 2.54 * cm * 1.0)
+            # as large as the page frame allows (17 cm of A4 between the margins; 24 cm of its height,
+            # leaving room for the caption), so that a tall traversal grid stays readable in print
+            width = min(17 * cm, w / 150 * 2.54 * cm)
             height = width * h / w
-            if height > 20 * cm:
-                width, height = width * 20 * cm / height, 20 * cm
+            if height > 24 * cm:
+                width, height = width * 24 * cm / height, 24 * cm
             image = pdf_image_bytes(im, width / cm)
         story += [Image(image, width=width, height=height), p(figure_caption(i, f.caption), styles["Italic"]),
                   Spacer(1, 10)]
