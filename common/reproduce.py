@@ -60,10 +60,10 @@ def _environment(values: dict[str, str]):
 
 #: The notebooks that define a profile beyond the common ones, by profile: ``long`` exists only where a longer
 #: CPU run can change a verdict (the budget-bound claims); elsewhere that profile is an error in the first cell.
-#: KsparseAE joins ``long`` with the notebook cells that use its early stopping (commit 4e07f31), at their first
-#: run; its settings (``KsparseAE.config.LONG``) are ready.
+#: KsparseAE's ``long`` trains each autoencoder to its validation optimum (early stopping, capped).
 PROFILE_NOTEBOOKS: dict[str, tuple[str, ...]] = {
-    "long": ("VariationalAE/VariationalAE.ipynb", "SB_VAE/SB_VAE.ipynb", "BetaVAE/BetaVAE_dSprites.ipynb"),
+    "long": ("KsparseAE/KsparseAE.ipynb", "VariationalAE/VariationalAE.ipynb", "SB_VAE/SB_VAE.ipynb",
+             "BetaVAE/BetaVAE_dSprites.ipynb"),
 }
 
 
