@@ -153,7 +153,7 @@ def test_train_ksparse_trains_a_named_copy_of_init_through_the_run(tmp_path, mon
 
 
 def test_config_holds_every_profile_with_its_optimizer():
-    assert set(CONFIGS) == {"smoke", "standard", "paper"} and isinstance(config_for("smoke"), KsparseConfig)
+    assert set(CONFIGS) == {"smoke", "standard", "long", "paper"} and isinstance(config_for("smoke"), KsparseConfig)
     standard, paper = config_for("standard"), config_for("paper")
     assert (standard.optimizer, standard.lr, standard.momentum, standard.epochs) == ("adam", 1e-3, None, 6)
     assert (paper.optimizer, paper.lr, paper.momentum, paper.epochs) == ("sgd", 0.01, 0.9, 5000)
