@@ -160,7 +160,7 @@ def test_config_holds_every_profile_with_its_optimizer():
     assert standard.ks == (70, 40, 25, 10) and standard.batch_size == 100 and standard.dae_lr == 1e-3
     with pytest.raises(dataclasses.FrozenInstanceError):
         standard.lr = 1.0
-    with pytest.raises(ValueError, match="smoke, standard, paper"):
+    with pytest.raises(ValueError, match="smoke, standard, long, paper"):
         config_for("fast")
 
 
