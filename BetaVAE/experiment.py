@@ -63,9 +63,7 @@ class MetricCurve:
                                          self.protocols, **self.sizes)
             model.train(was_training)
         for name in self.protocols:
-            record = history.records.setdefault(f"metric/{name}", [])
-            record.extend([float("nan")] * (epoch - 1 - len(record)))   # a curve begun after a resume
-            record.append(100 * scores[name]["eval_accuracy"] if due else float("nan"))
+            history.record_epoch(f"metric/{name}", 100 * scores[name]["eval_accuracy"] if due else float("nan"))
 
 
 def train_dsprites_models(run: Run, data: dsprites.DSprites, cfg: DSpritesConfig, seeds: list[int],

@@ -75,13 +75,10 @@ def rectangles_image(n: int, seed: int, size: int = SIZE, photos: list[torch.Ten
     return ImageSet(torch.from_numpy(x), torch.from_numpy(y), "rect-img")
 
 
-_GRID = np.stack(np.meshgrid(np.arange(SIZE) + 0.5, np.arange(SIZE) + 0.5, indexing="ij"), -1).reshape(-1, 2)
-
-
 def _convex_set(rng: np.random.Generator, p: float, min_pixels: int, size: int) -> np.ndarray:
     """A random intersection of half-planes (their number ~ Geometric(p)) with at least ``min_pixels`` pixels."""
-    grid = _GRID if size == SIZE else np.stack(np.meshgrid(np.arange(size) + 0.5, np.arange(size) + 0.5,
-                                                           indexing="ij"), -1).reshape(-1, 2)
+    centres = np.arange(size) + 0.5
+    grid = np.stack(np.meshgrid(centres, centres, indexing="ij"), -1).reshape(-1, 2)
     while True:
         inside = np.ones(len(grid), dtype=bool)
         for _ in range(rng.geometric(p)):

@@ -113,10 +113,8 @@ class LikelihoodCurve:
         epoch = history.epochs
         due = epoch % self.every == 0 or epoch == self.epochs
         for part, x in self.x.items():
-            record = history.records.setdefault(f"ml/{part}", [])
-            record.extend([float("nan")] * (epoch - 1 - len(record)))
-            record.append(float(marginal_log_likelihood(model.decoder, x, self.z_dim, self.k, self.seed,
-                                                        **self.fit_kwargs).mean()) if due else float("nan"))
+            history.record_epoch(f"ml/{part}", float(marginal_log_likelihood(
+                model.decoder, x, self.z_dim, self.k, self.seed, **self.fit_kwargs).mean()) if due else float("nan"))
 
 
 def train_mcem(run: Run, name: str, train_set: ImageSet, hidden: int, z_dim: int, training: Training,

@@ -94,9 +94,7 @@ class MLPVAE(VAE):
 
 def record_seconds(model: nn.Module, history: History) -> None:
     """``fit``'s after_epoch hook: the training seconds so far, per epoch, as ``time/seconds`` (speed curves)."""
-    record = history.records.setdefault("time/seconds", [])
-    record.extend([float("nan")] * (history.epochs - 1 - len(record)))   # a record begun after a resume
-    record.append(history.seconds)
+    history.record_epoch("time/seconds", history.seconds)
 
 
 def train_punk_variant(run: Run, variant: PunkVariant, train_set: ImageSet, val_set: ImageSet, z_dim: int,

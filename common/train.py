@@ -152,6 +152,16 @@ class History:
         for k, v in terms.items():
             self.records.setdefault(f"{prefix}/{k}", []).append(float(v))
 
+    def record_epoch(self, key: str, value: float) -> None:
+        """Set ``key``'s value for the epoch just recorded, for an ``after_epoch`` hook's own measurement.
+
+        A record begun later than the losses' (a hook added to a resumed run) is padded with NaN up
+        to that epoch, so every record keeps one value per epoch.
+        """
+        record = self.records.setdefault(key, [])
+        record.extend([float("nan")] * (self.epochs - 1 - len(record)))
+        record.append(float(value))
+
     def __getitem__(self, key: str) -> list[float]:
         return self.records[key]
 
