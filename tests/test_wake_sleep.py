@@ -52,15 +52,19 @@ def test_the_sleep_phase_recovers_a_known_generative_models_posterior():
     torch.manual_seed(0)
     model = KnownModel()
     opt = torch.optim.Adam(model.encoder.parameters(), lr=3e-3)
+    # at a fixed step size Adam's noise alone leaves a mean error of 7-18% of the posterior's sd (seeds 0-5);
+    # two tenfold decays bring every seed to 6-8%, so the 10% bound below tests the phase, not the seed's luck
+    decay = torch.optim.lr_scheduler.MultiStepLR(opt, [1000, 1500], 0.1)
     x_test, _ = dream(model, 2000)
     mean, var = model.posterior(x_test)
     before = (model.encoder(x_test)[0] - mean).abs().mean()
-    for _ in range(1500):
+    for _ in range(1800):
         x, _ = dream(model, 256)                     # data from the known model; only sleep can train phi here
         loss = wake_sleep_loss(model, x)["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()
+        decay.step()
     with torch.no_grad():
         mu, logvar = model.encoder(x_test)
     scale = var.sqrt().mean()
@@ -91,5 +95,5 @@ def test_dreams_are_binary_for_a_bernoulli_decoder_and_the_recorded_bound_is_aev
     torch.manual_seed(1)
     with torch.no_grad():
         direct = -elbo_terms(model, data)["elbo"].mean()
-    # the same bound up to the draws: the loss draws its wake z first, so compare within a few standard errors
-    assert abs(recorded - direct) < 0.2
+    # the loss's first draw is its wake z, which the bound reuses: the same draw gives the same bound
+    assert torch.allclose(recorded, direct, rtol=1e-6, atol=1e-5)
