@@ -47,3 +47,38 @@ def test_the_vae_long_notebook_code_finds_every_published_model(tmp_path, monkey
             train_vae(run, name, frey_train, frey_test, (1, 28, 20), cfg.frey_hidden, int(nz), "gaussian",
                       cfg.frey, "cpu")
         assert run.status[name] == "published", name
+
+
+KSPARSE_LONG_WEIGHTS = REPO_ROOT / "KsparseAE" / "long" / "weights"
+
+
+@pytest.mark.skipif(not (KSPARSE_LONG_WEIGHTS / MANIFEST).is_file(), reason="no KsparseAE long weights committed")
+def test_the_ksparse_long_notebook_code_finds_its_published_autoencoders(tmp_path, monkeypatch):
+    import torch
+
+    from KsparseAE.config import config_for
+    from KsparseAE.experiment import train_ksparse
+    from KsparseAE.ksparse import KSparseAutoencoder
+
+    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))
+    (tmp_path / "KsparseAE").mkdir()
+    (tmp_path / "KsparseAE" / "weights").symlink_to(KSPARSE_LONG_WEIGHTS)
+
+    def no_training(*args, **kwargs):
+        pytest.fail("the key computed now differs from the published one: this model would train")
+
+    monkeypatch.setattr(common.run, "train_named", no_training)
+    cfg = config_for("long")
+    # the notebook's data and initialisation cells (the autoencoders' 50k / 10k split)
+    train_set = load_mnist("train").subset(slice(0, cfg.n_train))
+    n_ae = cfg.n_train - cfg.n_val
+    ae_train = train_set.subset(slice(0, n_ae))
+    ae_val = train_set.subset(slice(n_ae, cfg.n_train)).batches(cfg.batch_size, "cpu", shuffle=False)
+    init = KSparseAutoencoder(784, cfg.hidden, k=max(cfg.ks), init_std=cfg.init_std,
+                              generator=torch.Generator().manual_seed(0))
+    run = common.run.Run("KsparseAE", "long", 0, "cpu", progress=False)
+    published = [k for k in cfg.ks if f"ksparse_k{k}" in read_manifest(KSPARSE_LONG_WEIGHTS)]
+    assert published, "the Table 1 k-sparse models are the ones published"
+    for k in published:
+        train_ksparse(run, init, k, True, ae_train.batches(cfg.batch_size, "cpu", seed=0), cfg, ae_val)
+        assert run.status[f"ksparse_k{k}"] == "published", k
