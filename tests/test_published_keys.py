@@ -18,19 +18,24 @@ from common.weights import MANIFEST, read_manifest
 VAE_LONG_WEIGHTS = REPO_ROOT / "VariationalAE" / "long" / "weights"
 
 
-@pytest.mark.skipif(not (VAE_LONG_WEIGHTS / MANIFEST).is_file(), reason="no VariationalAE long weights committed")
-def test_the_vae_long_notebook_code_finds_every_published_model(tmp_path, monkeypatch):
-    from VariationalAE.config import config_for
-    from VariationalAE.experiment import train_vae
-
-    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))       # checkpoints go to tmp; weights are read in place
-    (tmp_path / "VariationalAE").mkdir()
-    (tmp_path / "VariationalAE" / "weights").symlink_to(VAE_LONG_WEIGHTS)
+def published_only(tmp_path, monkeypatch, paper: str, weights) -> None:
+    """Checkpoints go to ``tmp_path``, ``paper``'s published ``weights`` are read in place, and any training fails."""
+    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))
+    (tmp_path / paper).mkdir()
+    (tmp_path / paper / "weights").symlink_to(weights)
 
     def no_training(*args, **kwargs):
         pytest.fail("the key computed now differs from the published one: this model would train")
 
     monkeypatch.setattr(common.run, "train_named", no_training)
+
+
+@pytest.mark.skipif(not (VAE_LONG_WEIGHTS / MANIFEST).is_file(), reason="no VariationalAE long weights committed")
+def test_the_vae_long_notebook_code_finds_every_published_model(tmp_path, monkeypatch):
+    from VariationalAE.config import config_for
+    from VariationalAE.experiment import train_vae
+
+    published_only(tmp_path, monkeypatch, "VariationalAE", VAE_LONG_WEIGHTS)
     cfg = config_for("long")
     # the notebook's data cells
     mnist_train = binarize(load_mnist("train"), cfg.binarisation, seed=0).subset(slice(0, cfg.mnist_train))
@@ -60,14 +65,7 @@ def test_the_ksparse_long_notebook_code_finds_its_published_autoencoders(tmp_pat
     from KsparseAE.experiment import train_ksparse
     from KsparseAE.ksparse import KSparseAutoencoder
 
-    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))
-    (tmp_path / "KsparseAE").mkdir()
-    (tmp_path / "KsparseAE" / "weights").symlink_to(KSPARSE_LONG_WEIGHTS)
-
-    def no_training(*args, **kwargs):
-        pytest.fail("the key computed now differs from the published one: this model would train")
-
-    monkeypatch.setattr(common.run, "train_named", no_training)
+    published_only(tmp_path, monkeypatch, "KsparseAE", KSPARSE_LONG_WEIGHTS)
     cfg = config_for("long")
     # the notebook's data and initialisation cells (the autoencoders' 50k / 10k split)
     train_set = load_mnist("train").subset(slice(0, cfg.n_train))
