@@ -75,10 +75,15 @@ def rectangles_image(n: int, seed: int, size: int = SIZE, photos: list[torch.Ten
     return ImageSet(torch.from_numpy(x), torch.from_numpy(y), "rect-img")
 
 
-def _convex_set(rng: np.random.Generator, p: float, min_pixels: int, size: int) -> np.ndarray:
-    """A random intersection of half-planes (their number ~ Geometric(p)) with at least ``min_pixels`` pixels."""
+def _pixel_centres(size: int) -> np.ndarray:
+    """The (row, column) centres of a size x size image's pixels, (size^2, 2)."""
     centres = np.arange(size) + 0.5
-    grid = np.stack(np.meshgrid(centres, centres, indexing="ij"), -1).reshape(-1, 2)
+    return np.stack(np.meshgrid(centres, centres, indexing="ij"), -1).reshape(-1, 2)
+
+
+def _convex_set(rng: np.random.Generator, p: float, min_pixels: int, grid: np.ndarray, size: int) -> np.ndarray:
+    """A random intersection of half-planes (their number ~ Geometric(p)) with at least ``min_pixels`` pixels
+    of ``grid`` (``_pixel_centres(size)``, built once per call of :func:`convex`)."""
     while True:
         inside = np.ones(len(grid), dtype=bool)
         for _ in range(rng.geometric(p)):
@@ -109,14 +114,15 @@ def convex(n: int, seed: int, size: int = SIZE) -> ImageSet:
     rng = np.random.default_rng(seed)
     x = np.zeros((n, 1, size, size), dtype=np.uint8)
     y = rng.permutation(np.arange(n) % 2).astype(np.int64)
+    grid = _pixel_centres(size)
     for i in range(n):
         if y[i]:
-            region = _convex_set(rng, 0.195, 19, size)
+            region = _convex_set(rng, 0.195, 19, grid, size)
         else:
             while True:
                 region = np.zeros((size, size), dtype=bool)
                 for _ in range(rng.integers(2, 5)):
-                    region |= _convex_set(rng, 0.07, 10, size)
+                    region |= _convex_set(rng, 0.07, 10, grid, size)
                 if not is_convex(region):
                     break
         x[i, 0][region] = 255

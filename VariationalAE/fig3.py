@@ -113,8 +113,9 @@ class LikelihoodCurve:
         epoch = history.epochs
         due = epoch % self.every == 0 or epoch == self.epochs
         for part, x in self.x.items():
-            history.record_epoch(f"ml/{part}", float(marginal_log_likelihood(
-                model.decoder, x, self.z_dim, self.k, self.seed, **self.fit_kwargs).mean()) if due else float("nan"))
+            value = (float(marginal_log_likelihood(model.decoder, x, self.z_dim, self.k, self.seed,
+                                                   **self.fit_kwargs).mean()) if due else float("nan"))
+            history.record_epoch(f"ml/{part}", value)
 
 
 def train_mcem(run: Run, name: str, train_set: ImageSet, hidden: int, z_dim: int, training: Training,
