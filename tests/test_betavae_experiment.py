@@ -212,10 +212,14 @@ def test_celeba_recipe_is_seeded_and_names_its_model(tmp_path, monkeypatch):
     assert all(torch.equal(a.state_dict()[p], c.state_dict()[p]) for p in a.state_dict())   # same seed, same model
     assert run.models["AE"]["train_seconds"] >= 0
     # the seed project's scale readings: same seed and batches, another net class and key; log_var is the plain net
-    s, _ = train_celeba_model(run, "beta=1_softplus", BetaVAELoss(1.0), 1, None, train, cfg, "cpu", seed=0,
-                              scale="softplus")
-    assert isinstance(s, ReparamConvVAE) and s.scale == "softplus" and run.status["beta=1_softplus"] == "trained"
-    assert run.models["beta=1_softplus"]["key"] != run.models["AE"]["key"]
+    keys = {}
+    for scale in ("log_var", "sigma", "softplus"):   # the same loss, seed and batches: only the reading differs
+        m, _ = train_celeba_model(run, f"beta=1_{scale}", BetaVAELoss(1.0), 1, None, train, cfg, "cpu", seed=0,
+                                  scale=scale)
+        assert isinstance(m, ReparamConvVAE if scale != "log_var" else ConvBetaVAE)
+        assert getattr(m, "scale", "log_var") == scale and run.status[f"beta=1_{scale}"] == "trained"
+        keys[scale] = run.models[f"beta=1_{scale}"]["key"]
+    assert len(set(keys.values())) == 3             # each reading has a checkpoint of its own
     with pytest.raises(ValueError, match="scale must be one of"):
         train_celeba_model(run, "bad", BetaVAELoss(1.0), 1, None, train, cfg, "cpu", seed=0, scale="exp")
 
@@ -231,7 +235,8 @@ def test_shared_sigma_loss_puts_every_model_under_one_decoder_variance():
     assert torch.allclose(loss["a"], torch.tensor([10 / (2 * sigma2) + 3, 30 / (2 * sigma2) + 1]))
     assert torch.allclose(loss["b"], torch.tensor([20 / (2 * sigma2), 20 / (2 * sigma2) + 4]))
     twins = shared_sigma_loss({"a": stats["a"], "c": stats["a"]}, 10)   # identical models: identical losses
-    assert torch.equal(twins["a"], twins["c"]) and torch.equal(twins["a"], shared_sigma_loss({"a": stats["a"]}, 10)["a"])
+    alone = shared_sigma_loss({"a": stats["a"]}, 10)
+    assert torch.equal(twins["a"], twins["c"]) and torch.equal(twins["a"], alone["a"])
     with pytest.raises(ValueError, match="at least one model"):
         shared_sigma_loss({}, 10)
 
