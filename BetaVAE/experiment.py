@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from BetaVAE import betavae
+from BetaVAE import betavae, reparam
 from BetaVAE.betavae import BetaVAELoss, ConvBetaVAE, FCBetaVAE
 from BetaVAE.config import BetaSweep, CelebAConfig, DSpritesConfig
 from BetaVAE import dsprites
@@ -131,16 +131,22 @@ def train_beta_sweep(run: Run, data: dsprites.DSprites, cfg: DSpritesConfig, swe
 
 def train_celeba_model(run: Run, name: str, loss_fn: LossFn, beta: float | None, decoder_std: float | None,
                        train: ImageSet, cfg: CelebAConfig, device: torch.device | str, seed: int,
-                       val: ImageSet | None = None) -> tuple[ConvBetaVAE, History]:
+                       val: ImageSet | None = None, scale: str = "log_var",
+                       data: str = "celeba-64") -> tuple[ConvBetaVAE, History]:
     """Train the CelebA conv net called ``name`` with ``loss_fn`` (``beta`` only names it in the key),
     from the same seed, initial weights and batch order as every other model; return it in eval mode.
-    With ``val`` its loss on those faces is recorded each epoch (``val/loss``, what rule R9 watches)."""
+    With ``val`` its loss on those faces is recorded each epoch (``val/loss``, what rule R9 watches).
+    ``scale`` reads the encoder's scale head (``BetaVAE.reparam``: log sigma^2, the default, sigma or
+    softplus); ``data`` names the faces in the checkpoint key (another source of faces, another key)."""
     seed_everything(seed)
-    model = ConvBetaVAE(cfg.z_dim, decoder_std=decoder_std, channels_last=cfg.channels_last).to(device)
+    net = dict(decoder_std=decoder_std, channels_last=cfg.channels_last)
+    model = (ConvBetaVAE(cfg.z_dim, **net) if scale == "log_var"
+             else reparam.ReparamConvVAE(cfg.z_dim, scale=scale, **net)).to(device)
     opt = make_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr)
-    config = dict(data="celeba-64", train_images=len(train), beta=beta, decoder_std=decoder_std, lr=cfg.lr)
+    config = dict(data=data, train_images=len(train), beta=beta, decoder_std=decoder_std, lr=cfg.lr)
+    sources = (betavae, gaussian) if scale == "log_var" else (betavae, gaussian, reparam)
     history = run.train(name, model, loss_fn, train.batches(cfg.batch_size, device, seed=seed), cfg.epochs,
-                        optimizer=opt, config=config, sources=(betavae, gaussian),
+                        optimizer=opt, config=config, sources=sources,
                         val=None if val is None else val.batches(500, device, shuffle=False))
     return model.eval(), history
 
@@ -425,6 +431,21 @@ def code_statistics(model: ConvBetaVAE, x: torch.Tensor, batch_size: int = 500) 
 # ---------------------------------------------------------------------------
 # CelebA: the claims' margins (rule R3 on paired test faces) and the weakest of several verdicts
 # ---------------------------------------------------------------------------
+def shared_sigma_loss(stats: dict[str, dict[str, torch.Tensor]], n_values: int) -> dict[str, torch.Tensor]:
+    """Each test face's loss SSE / (2 sigma^2) + KL at the posterior mean, for every model of ``stats``
+    (name -> :func:`code_statistics`), all under one decoder variance: sigma^2 = the models' mean test
+    squared error per pixel value (``n_values`` values an image).
+
+    The calibrated decoder gives each model its own sigma^2, which would mix the comparison of two
+    models with their variances; one shared sigma^2 leaves only their reconstructions and rates to
+    differ, face by face (for :func:`paired_margin`).
+    """
+    if not stats:
+        raise ValueError("shared_sigma_loss needs the statistics of at least one model")
+    sigma2 = sum(float(s["sse"].mean()) for s in stats.values()) / (len(stats) * n_values)
+    return {name: s["sse"] / (2 * sigma2) + s["kl"].sum(1) for name, s in stats.items()}
+
+
 def paired_margin(larger: torch.Tensor, smaller: torch.Tensor) -> tuple[float, float]:
     """Mean of ``larger - smaller`` over the same test faces, and its standard error: the margin of a
     claimed "larger than" and the se that rule R3 judges it by."""

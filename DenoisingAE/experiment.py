@@ -11,7 +11,8 @@ the key cannot see: the data, the initial weights) together with the source of
   (greedy, on clean codes), :func:`fine_tune` (epoch chosen on validation), :func:`run_stack`,
   and the selection protocol (:class:`Benchmark`, :func:`stack_on`,
   :func:`select_by_validation`, :func:`stack_summary`) on MNIST-basic and the variants
-  derived here (:func:`rotate_digits`, :func:`random_background`).
+  derived here (:func:`rotate_digits`, :func:`random_background`, and ``backgrounds.image_background``) or
+  generated (``shapes``), each built by :func:`make_benchmark`.
 - RegularizedAE.ipynb: the measurements :func:`distance_from_identity`, :func:`pca_basis`,
   :func:`principal_angles_deg` and :func:`autoencoder_metrics`.
 """
@@ -30,8 +31,9 @@ from common.data import Batches, ImageSet
 from common.evaluate import classifier_error, error_interval
 from common.run import Run
 from common.train import History, make_optimizer
-from DenoisingAE import denoising
-from DenoisingAE.config import StackConfig
+from DenoisingAE import backgrounds, denoising, shapes
+from DenoisingAE.backgrounds import image_background
+from DenoisingAE.config import SYNTHETIC_SPLITS, StackConfig
 from DenoisingAE.denoising import StackedClassifier, TiedAutoencoder, classification_loss, cross_entropy, dae_loss
 from DenoisingAE.regularized import contractive_penalty
 
@@ -46,18 +48,25 @@ def _sources() -> tuple:
     return (train_dae, encode_all, pretrain_stack, fine_tune, rotate_digits, random_background)
 
 
+def _benchmark_sources() -> tuple:
+    """What builds Table 1's benchmarks beyond rot and bg-rand (in :func:`_sources`): keyed into the stacks'
+    models only, so that editing a generator retrains the stacks it feeds and not Fig. 3's filters."""
+    return (make_benchmark, backgrounds, shapes)
+
+
 # ---------------------------------------------------------------------------
 # One denoising autoencoder (Fig. 3, and each layer of a stack)
 # ---------------------------------------------------------------------------
 def train_dae(run: Run, name: str, x: torch.Tensor, h: int, nu: float, epochs: int, lr: float, batch_size: int,
               seed: int, *, init: TiedAutoencoder | None = None, optimizer: str = "adam",
-              config: Mapping[str, Any] | None = None) -> tuple[TiedAutoencoder, History]:
+              config: Mapping[str, Any] | None = None, data_sources: tuple = ()) -> tuple[TiedAutoencoder, History]:
     """Train the tied dA ``name`` on the float rows ``x`` (N, d) in [0, 1]; return (model, History).
 
     ``init`` (copied, never modified) fixes the initial weights, so that several noise
     levels start from the same point (Figure 3 compares filters "from the same
     initialisation"). ``optimizer`` is Adam in every profile, in place of the paper's SGD.
-    ``config`` must describe ``x`` (and ``init``), which the checkpoint key cannot see.
+    ``config`` must describe ``x`` (and ``init``), which the checkpoint key cannot see; ``data_sources``
+    adds the code that built ``x`` to the key.
     """
     g = torch.Generator().manual_seed(seed)
     model = copy.deepcopy(init) if init is not None else TiedAutoencoder(x.shape[1], h, generator=g)
@@ -66,7 +75,7 @@ def train_dae(run: Run, name: str, x: torch.Tensor, h: int, nu: float, epochs: i
     opt = make_optimizer(optimizer, model.parameters(), lr=lr)
     key = {**(config or {}), "h": h, "nu": nu, "lr": lr, "seed": seed, "init": init is not None}
     hist = run.train(name, model, dae_loss(nu), Batches(x, None, batch_size, seed=seed), epochs, optimizer=opt,
-                     config=key, sources=_sources())
+                     config=key, sources=_sources() + tuple(data_sources))
     return model, hist
 
 
@@ -94,7 +103,7 @@ def pretrain_stack(run: Run, name: str, x: torch.Tensor, sizes: Sequence[int], n
     for k, size in enumerate(sizes):
         key = {**(config or {}), "sizes_below": list(sizes[:k]), "pre_epochs": epochs, "batch_size": batch_size}
         layer, _ = train_dae(run, f"{name}_layer{k + 1}", h, size, nu, epochs, lr, batch_size, seed + 1000 * k,
-                             optimizer=optimizer, config=key)
+                             optimizer=optimizer, config=key, data_sources=_benchmark_sources())
         layers.append(layer)
         h = encode_all(layer, h)
     return layers
@@ -123,21 +132,23 @@ class FineTuneResult:
 
 def fine_tune(run: Run, name: str, encoders: Sequence[TiedAutoencoder], train: Batches, x_val: torch.Tensor,
               y_val: torch.Tensor, epochs: int, lr: float, seed: int, *, patience: int | None = None,
-              optimizer: str = "adam", config: Mapping[str, Any] | None = None) -> FineTuneResult:
+              optimizer: str = "adam", config: Mapping[str, Any] | None = None, n_classes: int = 10) -> FineTuneResult:
     """Supervised fine-tuning of the whole stack plus softmax; the epoch is chosen on validation.
 
     After every epoch the validation error is measured; the returned model is the one
     of the epoch with the lowest validation error (``fit(best_on="val/err")``: the
     paper chooses the number of epochs on the validation set), and with ``patience``
     training stops after that many epochs without improvement (early stopping).
-    ``config`` must describe the encoders and the data.
+    ``config`` must describe the encoders and the data; ``n_classes`` is the softmax's size.
     """
     torch.manual_seed(seed)
-    model = StackedClassifier([copy.deepcopy(e) for e in encoders]).to(x_val.device)
+    model = StackedClassifier([copy.deepcopy(e) for e in encoders], n_classes).to(x_val.device)
     opt = make_optimizer(optimizer, model.parameters(), lr=lr)
-    key = {**(config or {}), "ft_lr": lr, "ft_seed": seed, "patience": patience, "n_val": len(x_val)}
+    key = {**(config or {}), "ft_lr": lr, "ft_seed": seed, "patience": patience, "n_val": len(x_val),
+           **({} if n_classes == 10 else {"n_classes": n_classes})}
     hist = run.train(name, model, classification_loss, train, epochs, optimizer=opt, config=key,
-                     sources=_sources(), val=Batches(x_val, y_val, 5000, shuffle=False), best_on="val/err",
+                     sources=_sources() + _benchmark_sources(), val=Batches(x_val, y_val, 5000, shuffle=False),
+                     best_on="val/err",
                      patience=patience)
     curve = [100.0 * e for e in hist["val/err"]]
     return FineTuneResult(model, hist.best_epoch + 1, curve[hist.best_epoch], curve, hist["train/loss"], epochs)
@@ -170,7 +181,7 @@ def select_by_validation(runs: Sequence[StackRun]) -> StackRun:
 def run_stack(run: Run, name: str, x_train: torch.Tensor, train_batches: Batches, x_val: torch.Tensor,
               y_val: torch.Tensor, sizes: Sequence[int], nu: float, pre_epochs: int, pre_lr: float, ft_epochs: int,
               ft_lr: float, batch_size: int, seed: int, *, patience: int | None = None, optimizer: str = "adam",
-              config: Mapping[str, Any] | None = None) -> StackRun:
+              config: Mapping[str, Any] | None = None, n_classes: int = 10) -> StackRun:
     """Pretrain a stack at noise ``nu`` (SAA when 0), fine-tune it, pick the epoch on validation.
 
     The layers are the named models ``{name}_layer{k}`` and the fine-tuned network
@@ -180,7 +191,8 @@ def run_stack(run: Run, name: str, x_train: torch.Tensor, train_batches: Batches
     layers = pretrain_stack(run, name, x_train, sizes, nu, pre_epochs, pre_lr, batch_size, seed,
                             optimizer=optimizer, config=base)
     ft = fine_tune(run, f"{name}_finetune", layers, train_batches, x_val, y_val, ft_epochs, ft_lr, seed,
-                   patience=patience, optimizer=optimizer, config={**base, "pre_epochs": pre_epochs})
+                   patience=patience, optimizer=optimizer, config={**base, "pre_epochs": pre_epochs},
+                   n_classes=n_classes)
     return StackRun(nu, ft.best_epoch, ft.val_error, ft.val_curve, ft.model, seed, ft_epochs)
 
 
@@ -191,7 +203,7 @@ def run_stack(run: Run, name: str, x_train: torch.Tensor, train_batches: Batches
 class Benchmark:
     """One Table 1 benchmark on the device: its training set (seeded batches per run) and float splits."""
 
-    name: str                            # "basic", "rot" or "bg-rand"
+    name: str                            # "basic", "rot", ..., "convex" (``StackConfig.variants``)
     train: ImageSet
     x_train: torch.Tensor
     x_val: torch.Tensor
@@ -200,14 +212,17 @@ class Benchmark:
     y_test: torch.Tensor
     device: torch.device | str
     key: dict[str, Any]                  # what keys its models' checkpoints: the data, split and draw
+    n_classes: int = 10
 
     @classmethod
     def on_device(cls, name: str, splits: Sequence[ImageSet], device: torch.device | str,
                   draw_seed: int) -> Benchmark:
         tr, va, te = splits
         x_tr, x_va, x_te = (s.floats(device).reshape(len(s), -1) for s in (tr, va, te))
-        key = {"data": f"mnist-{name}", "split": [len(tr), len(va), len(te)], "draw_seed": draw_seed}
-        return cls(name, tr, x_tr, x_va, va.y.to(device), x_te, te.y.to(device), device, key)
+        data = name if name in SYNTHETIC_SPLITS else f"mnist-{name}"
+        key = {"data": data, "split": [len(tr), len(va), len(te)], "draw_seed": draw_seed}
+        n_classes = int(torch.cat([tr.y, va.y, te.y]).max()) + 1
+        return cls(name, tr, x_tr, x_va, va.y.to(device), x_te, te.y.to(device), device, key, n_classes)
 
 
 def stack_on(run: Run, bench: Benchmark, cfg: StackConfig, nu: float, seed: int) -> StackRun:
@@ -220,7 +235,7 @@ def stack_on(run: Run, bench: Benchmark, cfg: StackConfig, nu: float, seed: int)
     r = run_stack(run, f"stack_{bench.name}_nu{round(100 * nu):02d}_s{seed}", bench.x_train,
                   bench.train.batches(cfg.batch_size, bench.device, seed=seed), bench.x_val, bench.y_val,
                   cfg.sizes, nu, pre_epochs, cfg.pre_lr, ft_epochs, cfg.ft_lr, cfg.batch_size, seed,
-                  patience=cfg.ft_patience, optimizer=cfg.optimizer, config=bench.key)
+                  patience=cfg.ft_patience, optimizer=cfg.optimizer, config=bench.key, n_classes=bench.n_classes)
     r.test_error = error_rate(r.model, bench.x_test, bench.y_test)
     print(f"{bench.name:8s} nu={nu:.2f} seed {seed}: validation error {r.val_error:.2f}% at fine-tuning epoch "
           f"{r.best_epoch} of {len(r.val_curve)} run (cap {ft_epochs}{', binds' if r.cap_binds else ''}); "
@@ -251,8 +266,35 @@ def stack_summary(saa_runs: Sequence[StackRun], sda_runs: Sequence[StackRun], sd
 
 
 # ---------------------------------------------------------------------------
-# Benchmarks derived from MNIST-basic (Larochelle et al., ICML 2007)
+# Table 1's benchmarks (Larochelle et al., ICML 2007): derived from MNIST-basic, or generated
 # ---------------------------------------------------------------------------
+def make_benchmark(name: str, basic: ImageSet, cfg: StackConfig, seed: int) -> tuple[ImageSet, ImageSet, ImageSet]:
+    """(train, validation, test) of Table 1's benchmark ``name`` under ``cfg``.
+
+    basic, rot, bg-rand, bg-img and rot-bg-img are MNIST-basic (``basic``: n_train + n_val + n_test
+    images) or derived from that same draw, each variant with its own seed offset, cut at the
+    same bounds. rect, rect-img and convex are generated (``DenoisingAE.shapes``) at Larochelle et
+    al.'s sizes (``cfg.synthetic_splits``), the three parts drawn as one set from one seed.
+    """
+    if name in SYNTHETIC_SPLITS:
+        sizes = cfg.synthetic_splits(name)
+        make = {"rect": shapes.rectangles, "rect-img": shapes.rectangles_image, "convex": shapes.convex}[name]
+        data = make(sum(sizes), seed + 5 + list(SYNTHETIC_SPLITS).index(name))
+    else:
+        sizes = (cfg.n_train, cfg.n_val, cfg.n_test)
+        derive = {"basic": lambda: basic, "rot": lambda: rotate_digits(basic, seed + 1),
+                  "bg-rand": lambda: random_background(basic, seed + 2),
+                  "bg-img": lambda: image_background(basic, seed + 3),
+                  "rot-bg-img": lambda: image_background(rotate_digits(basic, seed + 1), seed + 4)}
+        if name not in derive:
+            raise ValueError(f"unknown benchmark {name!r}; choose from {', '.join([*derive, *SYNTHETIC_SPLITS])}")
+        data = derive[name]()
+        if len(data) != sum(sizes):
+            raise ValueError(f"MNIST-basic has {len(data)} images; the profile's split needs {sum(sizes)}")
+    bounds = np.cumsum([0, *sizes])
+    return tuple(data.subset(slice(int(a), int(b))) for a, b in zip(bounds, bounds[1:]))
+
+
 def rotate_digits(data: ImageSet, seed: int) -> ImageSet:
     """"rot": each digit rotated by an angle drawn uniformly in [0, 2*pi) (Larochelle et al. 2007).
 

@@ -15,6 +15,7 @@ from BetaVAE.experiment import (attribute_auc, auc_standard_error, best_latent, 
                                 principal_components, train_celeba_model, train_dsprites_models)
 from common.data import ImageSet
 from BetaVAE.dsprites import DSprites
+from BetaVAE.reparam import ReparamConvVAE
 from common.gaussian import gaussian_kl_per_latent
 from common.run import Run
 
@@ -161,11 +162,11 @@ def test_configs_hold_todays_settings_and_reject_an_unknown_profile():
     assert set(DSPRITES_CONFIGS) == {"smoke", "standard", "long", "paper"}
     assert set(CELEBA_CONFIGS) == {"smoke", "standard", "paper"}
     d = dsprites_config_for("standard")
-    assert (d.optimizer, d.lr, d.batch_size, d.epochs, d.chunk_batches, d.betas) == ("adagrad", 1e-2, 64, 12, 500,
+    assert (d.optimizer, d.lr, d.batch_size, d.epochs, d.chunk_batches, d.betas) == ("adagrad", 1e-2, 64, 7, 500,
                                                                                       (4.0, 1.0))
     assert dsprites_config_for("paper").epochs * dsprites_config_for("paper").chunk_batches == 300_000
     c = celeba_config_for("standard")
-    assert (c.optimizer, c.lr, c.batch_size, c.epochs, c.betas, c.decoder_std) == ("adam", 5e-4, 64, 8, (1, 16, 250),
+    assert (c.optimizer, c.lr, c.batch_size, c.epochs, c.betas, c.decoder_std) == ("adam", 5e-4, 64, 4, (1, 16, 250),
                                                                                    None)
     assert celeba_config_for("paper").lr == 1e-4
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -210,6 +211,34 @@ def test_celeba_recipe_is_seeded_and_names_its_model(tmp_path, monkeypatch):
     assert ha.epochs == 1 and ha.samples[-1] == 16 and set(ha.records) >= {"train/loss", "train/rec"}
     assert all(torch.equal(a.state_dict()[p], c.state_dict()[p]) for p in a.state_dict())   # same seed, same model
     assert run.models["AE"]["train_seconds"] >= 0
+    # the seed project's scale readings: same seed and batches, another net class and key; log_var is the plain net
+    keys = {}
+    for scale in ("log_var", "sigma", "softplus"):   # the same loss, seed and batches: only the reading differs
+        m, _ = train_celeba_model(run, f"beta=1_{scale}", BetaVAELoss(1.0), 1, None, train, cfg, "cpu", seed=0,
+                                  scale=scale)
+        assert isinstance(m, ReparamConvVAE if scale != "log_var" else ConvBetaVAE)
+        assert getattr(m, "scale", "log_var") == scale and run.status[f"beta=1_{scale}"] == "trained"
+        keys[scale] = run.models[f"beta=1_{scale}"]["key"]
+    assert len(set(keys.values())) == 3             # each reading has a checkpoint of its own
+    with pytest.raises(ValueError, match="scale must be one of"):
+        train_celeba_model(run, "bad", BetaVAELoss(1.0), 1, None, train, cfg, "cpu", seed=0, scale="exp")
+
+
+def test_shared_sigma_loss_puts_every_model_under_one_decoder_variance():
+    from BetaVAE.experiment import shared_sigma_loss
+
+    sse = torch.tensor([[10.0, 30.0], [20.0, 20.0]])
+    kl = torch.tensor([[[1.0, 2.0], [0.5, 0.5]], [[0.0, 0.0], [4.0, 0.0]]])
+    stats = {"a": {"sse": sse[0], "kl": kl[0]}, "b": {"sse": sse[1], "kl": kl[1]}}
+    loss = shared_sigma_loss(stats, n_values=10)
+    sigma2 = (20.0 + 20.0) / (2 * 10)                  # the mean of the two models' MSE per value
+    assert torch.allclose(loss["a"], torch.tensor([10 / (2 * sigma2) + 3, 30 / (2 * sigma2) + 1]))
+    assert torch.allclose(loss["b"], torch.tensor([20 / (2 * sigma2), 20 / (2 * sigma2) + 4]))
+    twins = shared_sigma_loss({"a": stats["a"], "c": stats["a"]}, 10)   # identical models: identical losses
+    alone = shared_sigma_loss({"a": stats["a"]}, 10)
+    assert torch.equal(twins["a"], twins["c"]) and torch.equal(twins["a"], alone["a"])
+    with pytest.raises(ValueError, match="at least one model"):
+        shared_sigma_loss({}, 10)
 
 
 def test_the_beta_sweep_turns_normalised_betas_into_betas_and_shares_each_latent_sizes_init(tmp_path, monkeypatch):

@@ -211,3 +211,52 @@ def test_configs_hold_every_profile_frozen_and_name_the_choices_on_a_typo():
     for pick in (config_for, regularized_config_for):
         with pytest.raises(ValueError, match="smoke, standard, paper"):
             pick("standrad")
+
+
+def test_make_benchmark_cuts_every_benchmark_at_its_sizes_and_keeps_the_labels():
+    from DenoisingAE.config import SYNTHETIC_SPLITS
+    from DenoisingAE.experiment import make_benchmark
+
+    cfg = dataclasses.replace(CONFIGS["smoke"].stack, n_train=300, n_val=100, n_test=200)
+    g = torch.Generator().manual_seed(0)
+    basic = ImageSet(torch.randint(0, 256, (600, 1, 28, 28), generator=g, dtype=torch.uint8),
+                     torch.randint(0, 10, (600,), generator=g), "mnist-basic")
+    for name in cfg.variants:
+        tr, va, te = make_benchmark(name, basic, cfg, seed=0)
+        if name in SYNTHETIC_SPLITS:
+            assert (len(tr), len(va), len(te)) == cfg.synthetic_splits(name)
+            assert set(torch.cat([tr.y, va.y, te.y]).tolist()) == {0, 1}
+            again = make_benchmark(name, basic, cfg, seed=0)[0]
+            assert torch.equal(again.x, tr.x)                           # generated from the seed alone
+        else:
+            assert (len(tr), len(va), len(te)) == (300, 100, 200)
+            assert torch.equal(torch.cat([tr.y, va.y, te.y]), basic.y)  # derived image by image
+        assert tr.x.dtype == torch.uint8 and tr.x.shape[1:] == (1, 28, 28)
+    # Larochelle et al.'s sizes where the profile allows them; the test set as the profile sets it
+    standard = CONFIGS["standard"].stack
+    assert standard.synthetic_splits("rect") == (1000, 200, standard.synthetic_test)
+    assert standard.synthetic_splits("convex")[:2] == (6000, 2000)
+    with pytest.raises(ValueError, match="unknown benchmark 'mnist-rect'.*convex"):
+        make_benchmark("mnist-rect", basic, cfg, seed=0)
+    with pytest.raises(ValueError, match="MNIST-basic has 600 images"):
+        make_benchmark("rot", basic, dataclasses.replace(cfg, n_test=100), seed=0)
+
+
+def test_a_two_class_benchmark_fine_tunes_a_two_way_softmax_under_its_own_key(tmp_path, monkeypatch):
+    g = torch.Generator().manual_seed(0)
+    data = ImageSet(torch.randint(0, 256, (140, 1, 4, 4), generator=g, dtype=torch.uint8), torch.arange(140) % 2)
+    splits = (data.subset(slice(0, 80)), data.subset(slice(80, 100)), data.subset(slice(100, 140)))
+    bench = Benchmark.on_device("convex", splits, "cpu", draw_seed=0)
+    assert bench.n_classes == 2 and bench.key["data"] == "convex"
+    run = _run(tmp_path, monkeypatch)
+    cfg = dataclasses.replace(CONFIGS["smoke"].stack, sizes=(6,), batch_size=20)
+    r = stack_on(run, bench, cfg, 0.25, 0)
+    assert r.model.out.out_features == 2 and 0 <= r.test_error <= 100
+
+
+def test_every_benchmark_but_basic_may_have_a_smaller_selection_budget():
+    standard = CONFIGS["standard"].stack
+    assert standard.nu_grid_for("basic") == standard.nu_grid
+    assert all(standard.nu_grid_for(v) == standard.derived_nu_grid for v in standard.variants if v != "basic")
+    smoke = CONFIGS["smoke"].stack
+    assert smoke.derived_nu_grid is None and smoke.nu_grid_for("convex") == smoke.nu_grid

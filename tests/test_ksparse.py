@@ -155,7 +155,8 @@ def test_train_ksparse_trains_a_named_copy_of_init_through_the_run(tmp_path, mon
 def test_config_holds_every_profile_with_its_optimizer():
     assert set(CONFIGS) == {"smoke", "standard", "long", "paper"} and isinstance(config_for("smoke"), KsparseConfig)
     standard, paper = config_for("standard"), config_for("paper")
-    assert (standard.optimizer, standard.lr, standard.momentum, standard.epochs) == ("adam", 1e-3, None, 6)
+    assert (standard.optimizer, standard.lr, standard.momentum, standard.epochs) == ("adam", 1e-3, None, 4)
+    assert standard.dae_epochs == standard.epochs == standard.finetune_epochs   # one budget for every Table 1 row
     assert (paper.optimizer, paper.lr, paper.momentum, paper.epochs) == ("sgd", 0.01, 0.9, 5000)
     assert standard.ks == (70, 40, 25, 10) and standard.batch_size == 100 and standard.dae_lr == 1e-3
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -243,3 +243,12 @@ def test_a_committed_run_of_another_profile_is_complete_and_says_its_profile(pat
     assert data["profile"] == profile and not data.get("dry_run")
     assert "dirty" not in (data.get("commit") or "dirty"), "run the batch on a clean commit"
     assert (path.parent / f"{name}.pdf").is_file()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_no_notebook_code_line_runs_past_100_characters(path):
+    """A reader in JupyterLab at a normal width should not scroll sideways (issue 21)."""
+    nb = nbformat.read(path, as_version=4)
+    long = [(i, len(line)) for i, c in enumerate(nb.cells) if c.cell_type == "code"
+            for line in c.source.splitlines() if len(line) > 100]
+    assert not long, f"(cell index, length) of code lines over 100 characters: {long}"
