@@ -96,14 +96,14 @@ CONFIGS: dict[str, SBVAEConfig] = {
         sb=Training(epochs=14, patience=5), frey=Training(epochs=50), is_n=10000, knn_test=10000,
         tsne_n=1000, mc_n=200000, grid_n=30, table2=Table2Config(fractions=(0.1, 0.01), epochs=2)),
     # Standard's models and evaluations trained longer, within 150 minutes on a 2-core CPU, with the authors'
-    # look-aheads (100 SB, 30 Gauss). Sized on 2026-12-05 from steps measured on a 2-core Zen 4 EPYC after the
-    # speed work (450 steps an epoch): SB-VAE 6.3-9.4 ms, the accurate-KL twin about 1.16x that, Gauss VAE
-    # 4.4-7.4 ms. The paper's own model gets the 1,000 epochs its claims need (49-71 min), the Gauss VAE 300
-    # (10-17 min), and our accurate-KL twin 700 (40-60 min): 1,000 for both would pass 150 minutes whenever
-    # this machine runs at its slower speed. Each stops earlier at its look-ahead.
+    # look-aheads (100 SB, 30 Gauss). Sized from the committed standard run of 2026-12-05 on a 2-core Zen 4
+    # EPYC, after the speed work: an epoch of 45,000 digits with its validation took 2.1 s (Gauss VAE), 4.4 s
+    # (SB-VAE) and 5.2 s (accurate KL). The paper's own model gets the 1,000 epochs its claims need (73 min),
+    # the Gauss VAE 300 (11 min), our accurate-KL twin 600 (52 min); with evaluation and Table 2, about
+    # 145 min. 1,000 for both SB-VAEs would take about 3 hours. Each stops earlier at its look-ahead.
     "long": SBVAEConfig(
         n_train=45000, n_val=5000, n_test=10000, gauss=Training(epochs=300, patience=30),
-        sb=Training(epochs=1000, patience=100), sb_accurate=Training(epochs=700, patience=100),
+        sb=Training(epochs=1000, patience=100), sb_accurate=Training(epochs=600, patience=100),
         frey=Training(epochs=50), is_n=10000, knn_test=10000, tsne_n=1000, mc_n=200000, grid_n=30),
     # The paper: a look-ahead of 100 epochs (SB) and 30 (Gauss) in the authors' code; no epoch cap is given.
     "paper": SBVAEConfig(
