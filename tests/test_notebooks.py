@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 
 import nbformat
@@ -252,3 +253,14 @@ def test_no_notebook_code_line_runs_past_100_characters(path):
     long = [(i, len(line)) for i, c in enumerate(nb.cells) if c.cell_type == "code"
             for line in c.source.splitlines() if len(line) > 100]
     assert not long, f"(cell index, length) of code lines over 100 characters: {long}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_a_notebook_parameter_switches_tensorboard_logging_on(path):
+    nb = nbformat.read(path, as_version=4)
+    params = [c.source for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1 and re.search(r"^tensorboard = ", params[0], re.M), \
+        "the parameters cell has no `tensorboard` parameter (papermill -p tensorboard True)"
+    runs = [c.source for c in nb.cells if c.cell_type == "code" and re.search(r"\bRun\(", c.source)]
+    assert any(re.search(r"\bRun\(.*?\btensorboard=tensorboard\b", src, re.S) for src in runs), \
+        "the notebook's Run(...) does not receive the `tensorboard` parameter"

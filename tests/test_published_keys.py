@@ -80,3 +80,32 @@ def test_the_ksparse_long_notebook_code_finds_its_published_autoencoders(tmp_pat
     for k in published:
         train_ksparse(run, init, k, True, ae_train.batches(cfg.batch_size, "cpu", seed=0), cfg, ae_val)
         assert run.status[f"ksparse_k{k}"] == "published", k
+
+
+SB_LONG_WEIGHTS = REPO_ROOT / "SB_VAE" / "long" / "weights"
+
+
+@pytest.mark.skipif(not (SB_LONG_WEIGHTS / MANIFEST).is_file(), reason="no SB_VAE long weights committed")
+def test_the_sb_vae_long_notebook_code_finds_its_published_mnist_models(tmp_path, monkeypatch):
+    from common.data import concat
+    from SB_VAE.config import config_for
+    from SB_VAE.experiment import train_mnist
+    from SB_VAE.sbvae import GaussVAE, StickBreakingVAE
+
+    published_only(tmp_path, monkeypatch, "SB_VAE", SB_LONG_WEIGHTS)
+    cfg = config_for("long")
+    # the notebook's data and model cells
+    mnist_all = concat(load_mnist("train"), load_mnist("test"), name="mnist-70k")
+    train_full, val_full, _ = split(mnist_all, [45000, 5000, 10000], seed=0)
+    train_set, val_set = train_full.subset(slice(0, cfg.n_train)), val_full.subset(slice(0, cfg.n_val))
+    models = {"gauss": ("Gauss VAE", GaussVAE(784, cfg.hidden, cfg.K)),
+              "sb": ("SB-VAE", StickBreakingVAE(784, cfg.hidden, cfg.K, cfg.alpha0, kl_terms=cfg.kl_terms)),
+              "sb_accurate_kl": ("SB-VAE, accurate KL",
+                                 StickBreakingVAE(784, cfg.hidden, cfg.K, cfg.alpha0, kl_terms=None))}
+    run = common.run.Run("SB_VAE", "long", 0, "cpu", progress=False)
+    published = [name for name in models if name in read_manifest(SB_LONG_WEIGHTS)]
+    assert "sb" in published, "the paper's SB-VAE is the model published first"
+    for name in published:
+        label, model = models[name]
+        train_mnist(run, name, model, train_set, val_set, cfg.training_for(label), "cpu")
+        assert run.status[name] == "published", name
