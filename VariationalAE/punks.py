@@ -100,10 +100,14 @@ def record_seconds(model: nn.Module, history: History) -> None:
 def train_punk_variant(run: Run, variant: PunkVariant, train_set: ImageSet, val_set: ImageSet, z_dim: int,
                        epochs: int, batch_size: int, init_std: float,
                        device: torch.device | str) -> tuple[MLPVAE, History]:
-    """Train (or reload) ``variant`` on ``train_set`` for ``epochs`` epochs, validating on ``val_set`` each epoch.
+    """Train (or reload) ``variant`` on ``train_set`` for ``epochs`` epochs, validating on ``val_set`` each epoch,
+    and keep the weights of its best validation epoch.
 
     Initialisation N(0, init_std^2) and the N(0, I) parameter prior (weight decay 1/N) as for the
-    paper's models; the seed is the run's, so every variant sees the same batches.
+    paper's models; the seed is the run's, so every variant sees the same batches. The best epoch, not
+    the last, because a 2-D CryptoPunks model can lose hundreds of nats in one unstable epoch (the
+    2 x 500 net did at its 15th in the 2026-12-05 standard run), and a comparison of variants should
+    not hang on where that falls.
     """
     seed_everything(run.seed)
     model = init_normal_(MLPVAE((4, 24, 24), variant.hidden, z_dim, variant.activation), init_std).to(device)
@@ -113,5 +117,6 @@ def train_punk_variant(run: Run, variant: PunkVariant, train_set: ImageSet, val_
                      epochs, optimizer=opt, sources=(vae, gaussian),
                      config={"data": getattr(train_set, "name", "?"), "n_train": len(train_set),
                              "n_val": len(val_set), "init_std": init_std},
-                     val=val_set.batches(1000, device, shuffle=False), after_epoch=record_seconds)
+                     val=val_set.batches(1000, device, shuffle=False), best_on="val/loss",
+                     after_epoch=record_seconds)
     return model.eval(), hist
