@@ -97,14 +97,11 @@ CONFIGS: dict[str, SBVAEConfig] = {
         tsne_n=1000, mc_n=200000, grid_n=30, table2=Table2Config(fractions=(0.1, 0.01), epochs=2)),
     # Standard's models and evaluations trained longer, within 150 minutes on a 2-core CPU, with the authors'
     # look-aheads (100 SB, 30 Gauss). Sized from the committed standard run of 2026-12-05 on a 2-core Zen 4
-    # EPYC, after the speed work: an epoch of 45,000 digits with its validation took 2.1 s (Gauss VAE), 4.4 s
-    # (SB-VAE) and 5.2 s (accurate KL). The paper's own model gets the 1,000 epochs its claims need (73 min),
-    # the Gauss VAE 300 (11 min), our accurate-KL twin 600 (52 min); with evaluation and Table 2, about
-    # 145 min. 1,000 for both SB-VAEs would take about 3 hours. Each stops earlier at its look-ahead.
-    # Re-sized 2026-12-05 (second session) so that the run and its hand-in fit one session: the SB-VAE keeps its
-    # 1,000 epochs (about 75 min); our accurate-KL twin (an addition) gets 300 (about 26 min) and is marked
-    # undertrained if it has not stopped. (Any other work on the two cores slows training 1.5-2x: the Gauss VAE's
-    # epoch took 3.2-4.1 s while tests ran beside it, 2.1 s alone.)
+    # EPYC: an epoch of 45,000 digits with its validation took 2.1 s (Gauss VAE), 4.4 s (SB-VAE) and 5.2 s
+    # (accurate KL). The paper's own model gets the 1,000 epochs its claims need (about 75 min), the Gauss VAE
+    # 300 (11 min), our accurate-KL twin (an addition) 300 (26 min, cut from 600 so that the run and its
+    # hand-in fit one session); with evaluation and Table 2 about 2 hours. Each stops earlier at its look-ahead.
+    # Any other work on the two cores slows training 1.5-2x (the Gauss VAE's epoch took 3.2-4.1 s beside tests).
     "long": SBVAEConfig(
         n_train=45000, n_val=5000, n_test=10000, gauss=Training(epochs=300, patience=30),
         sb=Training(epochs=1000, patience=100), sb_accurate=Training(epochs=300, patience=100),

@@ -181,8 +181,9 @@ class Run:
     #: How each named model of this run was obtained: "loaded", "resumed", "trained" or "published".
     status: dict[str, str] = field(default_factory=dict)
     #: Write TensorBoard scalars of every model this run trains to ``<out>/tensorboard/<profile>/<name>``
-    #: (off unless set, or unless ``$AE_TENSORBOARD=1``).
-    tensorboard: bool = field(default_factory=lambda: os.environ.get(TENSORBOARD_ENV, "") == "1")
+    #: (True or False; None, the default, leaves it to ``$AE_TENSORBOARD=1``, so a notebook's parameter
+    #: can pass None through).
+    tensorboard: bool | None = None
     #: Progress bars for every model this run trains (``Run.train`` passes it to ``fit``).
     progress: bool = True
     #: What each named model's training amounted to, for the report's budget table:
@@ -204,6 +205,8 @@ class Run:
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
             raise ValueError(f"unknown profile {self.profile!r}; choose one of {', '.join(PROFILES)}")
+        if self.tensorboard is None:
+            self.tensorboard = os.environ.get(TENSORBOARD_ENV, "") == "1"
         self.out.mkdir(parents=True, exist_ok=True)
         self.plots.mkdir(parents=True, exist_ok=True)
         if dryrun.active():
