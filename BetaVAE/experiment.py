@@ -5,6 +5,7 @@ beta, a PCA Frechet distance for sample quality, sharpness, rate and distortion)
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +128,39 @@ def train_beta_sweep(run: Run, data: dsprites.DSprites, cfg: DSpritesConfig, swe
                 sources=(betavae, dsprites, gaussian), desc=f"z={z_dim} beta_norm={beta_norm:g}")
             models[z_dim, beta_norm] = model.eval()
     return models, hists
+
+
+def sweep_summary(score: dict[tuple[int, float], float], rec: dict[tuple[int, float], float],
+                  keys: list[tuple[int, float]]) -> tuple[dict[int, float | None], float]:
+    """What the F6-right claim reads from the Fig. 6 (right) sweep over the models ``keys``, each a
+    (latent size, beta_norm): the best beta_norm of each latent size by metric ``score`` (None when none of
+    its models is in ``keys``), and the Spearman rank correlation of score and reconstruction error ``rec``
+    (NaN with fewer than three models)."""
+    from scipy.stats import spearmanr
+
+    best = {z: max((b for zz, b in keys if zz == z), key=lambda b: score[z, b], default=None)
+            for z in sorted({z for z, _ in score})}
+    rho = float(spearmanr([score[k] for k in keys], [rec[k] for k in keys])[0]) if len(keys) >= 3 else math.nan
+    return best, rho
+
+
+#: A chunk whose mean training loss passes this many times the loss of a decoder that knows nothing (every
+#: pixel at probability 1/2: 4096 ln 2 nats on dSprites) is an optimiser blow-up, not slow learning.
+BLOW_UP_FACTOR = 10.0
+
+
+def blew_up(history: History, n_pixels: int = 64 * 64) -> bool:
+    """Whether a dSprites model's first Adagrad steps blew up: a chunk-mean training loss above
+    ``BLOW_UP_FACTOR`` times ``n_pixels`` ln 2 nats per image.
+
+    Why it happens: PyTorch's Adagrad starts its accumulators at 0, so its first update is
+    lr * sign(gradient) on every weight. With the paper's lr = 1e-2 on a 4096-input layer, the
+    pre-activations of mu and log sigma^2 all move the same way by tens, and exp(log sigma^2) sends the
+    KL to 1e15 nats and beyond (more often the larger beta is). The model recovers within about fifty
+    steps, but the weights hit keep huge accumulators, hence small steps, for the rest of training: such
+    a model is marked wherever its numbers are used (Fig. 6 right, the deviations).
+    """
+    return any(v > BLOW_UP_FACTOR * n_pixels * math.log(2) for v in history["train/loss"])
 
 
 def train_celeba_model(run: Run, name: str, loss_fn: LossFn, beta: float | None, decoder_std: float | None,

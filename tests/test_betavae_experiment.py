@@ -9,7 +9,7 @@ import torch
 
 from BetaVAE.betavae import CELEBA_PIXELS, AutoencoderLoss, BetaVAELoss, ConvBetaVAE, FCBetaVAE
 from BetaVAE.config import CELEBA_CONFIGS, DSPRITES_CONFIGS, celeba_config_for, dsprites_config_for
-from BetaVAE.experiment import (attribute_auc, auc_standard_error, best_latent, celeba_attributes, code_statistics,
+from BetaVAE.experiment import (BLOW_UP_FACTOR, attribute_auc, blew_up, auc_standard_error, best_latent, celeba_attributes, code_statistics,
                                 dsprites_model_name, frechet_distance, gaussian_code_samples, kl_gap,
                                 laplacian_energy, pca_frechet_distance, posterior_means, predicted_active_directions,
                                 principal_components, train_celeba_model, train_dsprites_models)
@@ -18,6 +18,7 @@ from BetaVAE.dsprites import DSprites
 from BetaVAE.reparam import ReparamConvVAE
 from common.gaussian import gaussian_kl_per_latent
 from common.run import Run
+from common.train import History, make_optimizer
 
 
 def _faces(n: int, seed: int = 0) -> torch.Tensor:
@@ -273,3 +274,27 @@ def test_the_beta_sweep_turns_normalised_betas_into_betas_and_shares_each_latent
     assert all(torch.equal(at_start[sweep_model_name(4, 0.01)][k], fresh[k]) for k in fresh)
     assert not torch.equal(models[4, 0.001].state_dict()["encoder.0.weight"],
                            models[4, 0.01].state_dict()["encoder.0.weight"])
+
+
+def test_blew_up_marks_a_chunk_mean_above_the_ceiling_only():
+    ceiling = BLOW_UP_FACTOR * 4096 * np.log(2)
+    calm, spiked = History(), History()
+    for loss in (2840.0, 400.0, 300.0):   # the untrained loss (about 4096 ln 2), then learning
+        calm.add("train", {"loss": loss})
+    for loss in (9.8e20, 300.0):
+        spiked.add("train", {"loss": loss})
+    assert not blew_up(calm) and blew_up(spiked)
+    edge = History()
+    edge.add("train", {"loss": 0.99 * ceiling})
+    assert not blew_up(edge)
+    assert blew_up(edge, n_pixels=100)   # the ceiling scales with the image size
+
+
+def test_adagrad_first_step_is_a_sign_step():
+    """The premise of ``blew_up``'s explanation: with accumulators starting at 0, Adagrad's first
+    update moves every weight by lr in the direction of -sign(gradient), whatever the gradient's size."""
+    w = torch.nn.Parameter(torch.zeros(5))
+    opt = make_optimizer("adagrad", [w], lr=1e-2)
+    w.grad = torch.tensor([1e-4, -3.0, 250.0, -1e6, 0.5])
+    opt.step()
+    torch.testing.assert_close(w.detach(), -1e-2 * torch.sign(w.grad), rtol=1e-5, atol=1e-8)
