@@ -120,7 +120,8 @@ def train_beta_sweep(run: Run, data: dsprites.DSprites, cfg: DSpritesConfig, swe
             model = FCBetaVAE(z_dim, cfg.hidden).to(device)
             model.load_state_dict(init)
             opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
-            batches = dsprites.DSpritesBatches(data, cfg.batch_size, cfg.chunk_batches, seed=seed, device=device)
+            batches = dsprites.DSpritesBatches(data, cfg.batch_size, sweep.chunk_batches or cfg.chunk_batches,
+                                               seed=seed, device=device)
             hists[z_dim, beta_norm] = run.train(
                 sweep_model_name(z_dim, beta_norm), model, BetaVAELoss(beta), batches, sweep.chunks, optimizer=opt,
                 config={"data": f"dsprites-{data.source}", "beta": beta, "z_dim": z_dim, "model_seed": seed,

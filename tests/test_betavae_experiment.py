@@ -163,7 +163,7 @@ def test_configs_hold_todays_settings_and_reject_an_unknown_profile():
     assert set(DSPRITES_CONFIGS) == {"smoke", "standard", "long", "paper"}
     assert set(CELEBA_CONFIGS) == {"smoke", "standard", "paper"}
     d = dsprites_config_for("standard")
-    assert (d.optimizer, d.lr, d.batch_size, d.epochs, d.chunk_batches, d.betas) == ("adagrad", 1e-2, 64, 7, 500,
+    assert (d.optimizer, d.lr, d.batch_size, d.epochs, d.chunk_batches, d.betas) == ("adagrad", 1e-2, 64, 5, 500,
                                                                                       (4.0, 1.0))
     assert dsprites_config_for("paper").epochs * dsprites_config_for("paper").chunk_batches == 300_000
     c = celeba_config_for("standard")
