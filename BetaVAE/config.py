@@ -84,9 +84,9 @@ DSPRITES_CONFIGS: dict[str, DSpritesConfig] = {
                                sweep=BetaSweep(z_dims=(5, 10), beta_norms=(0.0024, 0.0098, 0.039), chunks=1,
                                                chunk_batches=250)),
     # Standard's measurements with 17x its training (7x when standard had 12 chunks): 85 chunks of 32,000
-    # images, 2.72M per model (14% of disentanglement_lib's 19.2M), and the metric's learning curve every 10 chunks. Sized from the standard run
-    # on a 2-core Zen 2 EPYC (43 s a chunk, 53 s a metric): about 122 min of training, 135 in all; the committed
-    # run took 83.6 min on a 2-core Zen 4.
+    # images, 2.72M per model (14% of disentanglement_lib's 19.2M), and the metric's learning curve every 10
+    # chunks. Sized from the standard run on a 2-core Zen 2 EPYC (43 s a chunk, 53 s a metric): about 122 min
+    # of training, 135 in all; the committed run took 83.6 min on a 2-core Zen 4.
     "long": DSpritesConfig(epochs=85, chunk_batches=500, n_seeds=1, metric_train=2000, metric_eval=1000,
                            metric_pairs=64, fit_images=10_000, mi_images=20_000, kl_images=10_000,
                            calibration_every=1, metric_curve_every=10),
