@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from BetaVAE.betavae import CELEBA_PIXELS, AutoencoderLoss, BetaVAELoss, ConvBetaVAE, FCBetaVAE
-from BetaVAE.config import CELEBA_CONFIGS, DSPRITES_CONFIGS, celeba_config_for, dsprites_config_for
-from BetaVAE.experiment import (BLOW_UP_FACTOR, attribute_auc, blew_up, auc_standard_error, best_latent, celeba_attributes, code_statistics,
-                                dsprites_model_name, frechet_distance, gaussian_code_samples, kl_gap,
-                                laplacian_energy, pca_frechet_distance, posterior_means, predicted_active_directions,
-                                principal_components, train_celeba_model, train_dsprites_models)
+from BetaVAE.config import CELEBA_CONFIGS, BetaSweep, DSPRITES_CONFIGS, celeba_config_for, dsprites_config_for
+from BetaVAE.experiment import (BLOW_UP_FACTOR, attribute_auc, auc_standard_error, best_latent, blew_up,
+                                celeba_attributes, code_statistics, dsprites_model_name, frechet_distance,
+                                gaussian_code_samples, kl_gap, laplacian_energy, pca_frechet_distance,
+                                posterior_means, predicted_active_directions, principal_components,
+                                sweep_summary, train_beta_sweep, train_celeba_model, train_dsprites_models)
 from common.data import ImageSet
 from BetaVAE.dsprites import DSprites
 from BetaVAE.reparam import ReparamConvVAE
@@ -298,3 +299,27 @@ def test_adagrad_first_step_is_a_sign_step():
     w.grad = torch.tensor([1e-4, -3.0, 250.0, -1e6, 0.5])
     opt.step()
     torch.testing.assert_close(w.detach(), -1e-2 * torch.sign(w.grad), rtol=1e-5, atol=1e-8)
+
+
+def test_sweep_summary_picks_the_best_beta_per_latent_size_and_survives_empty_groups():
+    score = {(5, 0.1): 60.0, (5, 1.0): 70.0, (10, 0.1): 80.0, (10, 1.0): 50.0}
+    rec = {(5, 0.1): 1.0, (5, 1.0): 2.0, (10, 0.1): 3.0, (10, 1.0): 4.0}
+    best, rho = sweep_summary(score, rec, list(score))
+    assert best == {5: 1.0, 10: 0.1}
+    assert rho == pytest.approx(-0.2)   # ranks (2, 3, 4, 1) against (1, 2, 3, 4): 1 - 6 x 12 / 60
+    best, rho = sweep_summary(score, rec, [(10, 0.1), (10, 1.0)])
+    assert best == {5: None, 10: 0.1} and np.isnan(rho)   # fewer than three models: no correlation
+
+
+def test_the_sweep_trains_its_own_chunk_size(tmp_path, monkeypatch):
+    monkeypatch.setenv("AE_OUTPUT_DIR", str(tmp_path))
+    cfg = dataclasses.replace(DSPRITES_CONFIGS["smoke"], chunk_batches=3, batch_size=4, hidden=16)
+    sweep = BetaSweep(z_dims=(3,), beta_norms=(0.001, 0.01), chunks=1, chunk_batches=2)
+    run = Run("BetaVAE", "smoke", 0, "cpu", progress=False)
+    models, hists = train_beta_sweep(run, DSprites(source="render"), cfg, sweep, 0, "cpu")
+    assert set(models) == {(3, 0.001), (3, 0.01)}
+    assert all(h.samples == [2 * 4] for h in hists.values())   # 2 batches of 4, not the notebook's 3
+    default = dataclasses.replace(sweep, chunk_batches=None, beta_norms=(0.001,))
+    _, hists = train_beta_sweep(Run("BetaVAE", "smoke", 0, "cpu", progress=False), DSprites(source="render"),
+                                cfg, default, 0, "cpu")
+    assert hists[3, 0.001].samples == [3 * 4]
