@@ -78,8 +78,8 @@ DSPRITES_CONFIGS: dict[str, DSpritesConfig] = {
     # Trimmed for the standard suite's hour (issues 17, 20): 5 chunks a model (160,000 images; was 12, then 7)
     # and the Fig. 6 (right) sweep at one half-size chunk a model (16,000 images). The batch of 2026-12-05 at
     # 7 chunks and full-size sweep chunks took 11.4 min of a 61.7-min suite on a 2-core Zen 4 EPYC; this cut
-    # saved 2.2-2.5 min (9.2 and 8.9 min at 0696437 and 26b18da). The long run (85 chunks, its metric measured every 10) is where the
-    # claims settle.
+    # saved 2.2-2.5 min (9.2 and 8.9 min at 0696437 and 26b18da). The long run (85 chunks, its metric
+    # measured every 10) is where the claims settle.
     "standard": DSpritesConfig(epochs=5, chunk_batches=500, n_seeds=1, metric_train=2000, metric_eval=1000,
                                metric_pairs=64, fit_images=10_000, mi_images=20_000, kl_images=10_000,
                                calibration_every=1,
