@@ -50,7 +50,7 @@ paper-estimate: install
 	$(PY) -m common.reproduce --profile paper --estimate
 
 bench: install
-	$(PY) benchmarks/step_floor.py
+	$(PY) benchmarks/step_floor.py --compile
 	$(PY) benchmarks/train_speed.py
 	$(PY) benchmarks/classifier_speed.py
 

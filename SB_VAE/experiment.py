@@ -44,7 +44,7 @@ def train_mnist(run: Run, name: str, model: VAEModel, train_set: ImageSet, val_s
                      config=dict(data="mnist-70k-split-45k/5k/10k", n_val=len(val_set), lr=training.lr,
                                  betas=training.betas),
                      val=val_set.batches(1000, device, shuffle=False), best_on="val/loss",
-                     patience=training.patience)
+                     patience=training.patience, compile=training.compile)
     model.eval()
     return hist
 

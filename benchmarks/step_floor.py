@@ -2,7 +2,7 @@
 
 Run from the repository root with nothing else on the machine::
 
-    .venv/bin/python benchmarks/step_floor.py          # part of: make bench
+    .venv/bin/python benchmarks/step_floor.py --compile    # part of: make bench
 
 For every model the notebooks train it builds the model, loss and optimizer as the
 notebook does, at the notebook's batch size, on device-resident random uint8 data of
@@ -19,8 +19,10 @@ the right shape, and measures:
   floor plus the update.
 
 It prints one line per model, ``step <model>: <ms> ms/step, floor <ms> ms, <ratio>x floor``,
-then the CPU, the thread count and the float32 matmul peak at 2048^2. It measures and
-prints; it asserts nothing.
+then the CPU, the thread count and the float32 matmul peak at 2048^2. With ``--compile`` (as
+``make bench`` runs it) a second line per model, ``step <model> [compiled]: ...``, gives
+``fit(compile=True)``'s step (:mod:`common.compiled`), timed in epochs alternating with the
+eager one's, and their ratio. It measures and prints; it asserts nothing.
 """
 from __future__ import annotations
 
@@ -123,18 +125,34 @@ def _batches(case: Case, steps: int, seed: int) -> Batches:
     return Batches(x, None, case.batch, seed=seed)
 
 
-def step_ms(case: Case, steps: int, repeats: int, seed: int) -> tuple[float, nn.Module, torch.optim.Optimizer]:
-    """Median ms per step of fit() over ``repeats`` epochs of ``steps`` steps, after a warm-up epoch."""
-    seed_everything(seed)
-    model, loss_fn, opt = case.build()
-    data = _batches(case, steps, seed)
-    fit(model, loss_fn, data, opt, 1, progress=False)  # warm-up: allocations, lazy init, the fused kernels
-    times = []
-    for _ in range(repeats):
+def step_ms(case: Case, steps: int, repeats: int, seed: int, compile: bool = False
+            ) -> tuple[dict[str, float], nn.Module, torch.optim.Optimizer, float]:
+    """Median ms per step of fit() over ``repeats`` epochs of ``steps`` steps, after a warm-up epoch.
+
+    With ``compile`` a second copy trains with ``fit(compile=True)``, its timed epochs alternating
+    with the eager one's, so that both medians see the same machine; the result maps "eager" (and
+    "compiled") to ms per step. Also returns the eager model and optimizer, and the compiled copy's
+    first epoch in seconds (compilation included; 0 without ``compile``).
+    """
+    paths = {}
+    first_s = 0.0
+    for mode in ("eager", "compiled") if compile else ("eager",):
+        seed_everything(seed)
+        model, loss_fn, opt = case.build()
+        data = _batches(case, steps, seed)
         t0 = time.perf_counter()
-        fit(model, loss_fn, data, opt, 1, progress=False)
-        times.append((time.perf_counter() - t0) / len(data) * 1e3)
-    return statistics.median(times), model, opt
+        # warm-up: allocations, lazy init, the fused kernels (and the compilation)
+        fit(model, loss_fn, data, opt, 1, progress=False, compile=mode == "compiled")
+        if mode == "compiled":
+            first_s = time.perf_counter() - t0
+        paths[mode] = (model, loss_fn, opt, data, [])
+    for _ in range(repeats):
+        for mode, (model, loss_fn, opt, data, times) in paths.items():
+            t0 = time.perf_counter()
+            fit(model, loss_fn, data, opt, 1, progress=False, compile=mode == "compiled")
+            times.append((time.perf_counter() - t0) / len(data) * 1e3)
+    model, _, opt, _, _ = paths["eager"]
+    return {mode: statistics.median(p[4]) for mode, p in paths.items()}, model, opt, first_s
 
 
 @contextmanager
@@ -178,11 +196,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=40, help="steps per timed epoch (default 40)")
     p.add_argument("--repeats", type=int, default=5, help="timed epochs per model (default 5)")
     p.add_argument("--only", default="", help="run only the models whose name contains this text")
+    p.add_argument("--compile", action="store_true",
+                   help="also time fit(compile=True), alternating with the eager step (adds its compilation)")
     args = p.parse_args(argv)
     for case in _cases():
         if args.only and args.only.lower() not in case.name.lower():
             continue
-        ms, model, opt = step_ms(case, args.steps, args.repeats, seed=0)
+        times, model, opt, first_s = step_ms(case, args.steps, args.repeats, seed=0, compile=args.compile)
+        ms = times["eager"]
         floor = floor_ms(case, args.steps, seed=0)
         upd = update_ms(model, opt)
         n_params = sum(p.numel() for p in model.parameters())
@@ -194,6 +215,11 @@ def main(argv: list[str] | None = None) -> int:
             extra = f" (update alone {upd:.2f} ms)"
         ratio = f"{ms / floor:.2f}x floor" if floor > 0 else "no matrix product found by the profiler"
         print(f"step {case.name}: {ms:.2f} ms/step, floor {floor:.2f} ms, {ratio}{extra}", flush=True)
+        if "compiled" in times:
+            c = times["compiled"]
+            print(f"step {case.name} [compiled]: {c:.2f} ms/step, floor {floor:.2f} ms, {c / floor:.2f}x floor "
+                  f"({c / ms:.2f}x the eager step in this run; first epoch with compilation {first_s:.1f} s)",
+                  flush=True)
     print(f"cpu: {cpu_model()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"float32 matmul peak at 2048^2: {matmul_peak(torch.float32):.0f} GFLOP/s; every step above in float32; native bfloat16 "
           f"{'yes' if native_bf16(torch.device('cpu')) else 'no: fit(bf16=True) would warn and train in float32'}")

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from common import dryrun
+from common.compiled import compile_loss
 from common.data import Batches
 from common.paths import atomic_write
 
@@ -253,7 +254,7 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
         after_step: Callable[[nn.Module], None] | None = None,
         after_epoch: Callable[[nn.Module, History], None] | None = None,
         best_on: str | None = None, patience: int | None = None, best_from: int = 0,
-        checkpoint_meta: dict | None = None, log_dir: Path | None = None) -> History:
+        checkpoint_meta: dict | None = None, log_dir: Path | None = None, compile: bool = False) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
     - Losses stay on the device during an epoch and are read once at its end, so no
@@ -285,6 +286,9 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
     - ``log_dir`` (off by default) writes every history term as a TensorBoard scalar once
       per epoch, against training examples seen (``tensorboard --logdir <log_dir>``); a
       resumed run appends the epochs it adds.
+    - ``compile`` runs the training steps' loss under ``torch.compile`` (:mod:`common.compiled`:
+      the same random draws, an eager fallback where compiling fails); validation stays eager.
+      Opt-in: the gain differs by model and the first steps pay for the compilation.
     - Under ``$AE_MAX_STEPS`` (the ``paper`` dry run, :mod:`common.dryrun`) training stops
       after at most that many steps in all, spread over at most three short epochs (so
       per-epoch hooks, validation and early stopping still run), and the measured step
@@ -322,6 +326,7 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
         warnings.warn(f"bf16 asked for, but this {device.type} has no native bfloat16 (no avx512_bf16 or AMX), "
                       "where autocast is slower than float32: training in float32", stacklevel=2)
         bf16 = False
+    step_loss = compile_loss(loss_fn) if compile else loss_fn
     step = start * len(train)
     max_steps = dryrun.max_steps()
     steps_run, capped = 0, False
@@ -344,7 +349,7 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
         t_epoch, steps_before = time.perf_counter(), steps_run
         for x, y in train:
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                terms = loss_fn(model, x, y)
+                terms = step_loss(model, x, y)
             if log is None:
                 log = _TermLog(list(terms), check_every, device, len(train))
             optimizer.zero_grad(set_to_none=True)
