@@ -17,9 +17,9 @@ class Training:
     """How one model is trained: at most ``epochs`` epochs, early stopping after ``patience``.
 
     ``patience=None`` runs every epoch (on MNIST the best validation epoch's weights are still kept).
-    ``compile`` trains through ``fit(compile=True)`` (:mod:`common.compiled`): the same computation, and
-    on a 2-core Zen 4 EPYC 0.78-0.89x the eager step for the SB-VAEs, after a few seconds of compiling,
-    which only a long run pays back.
+    ``compile`` trains through ``fit(compile=True)`` (:mod:`common.compiled`): the same draws and math up to
+    float rounding, in fewer kernels; the gain per model is in benchmarks/README.md. It costs seconds of
+    compiling, which only a long run pays back.
     """
 
     epochs: int
@@ -106,8 +106,8 @@ CONFIGS: dict[str, SBVAEConfig] = {
     # 300 (11 min), our accurate-KL twin (an addition) 300 (26 min, cut from 600 so that the run and its
     # hand-in fit one session); with evaluation and Table 2 about 2 hours. Each stops earlier at its look-ahead.
     # Any other work on the two cores slows training 1.5-2x (the Gauss VAE's epoch took 3.2-4.1 s beside tests).
-    # `compile` was added after the committed long run, which trained eagerly; it changes speed, not what is computed
-    # (its checkpoint key and the published weights are the same).
+    # `compile` was added after the committed long run, which trained eagerly. It changes speed, and results only by
+    # float rounding, so it is not part of the checkpoint key: the published weights still load.
     "long": SBVAEConfig(
         n_train=45000, n_val=5000, n_test=10000, gauss=Training(epochs=300, patience=30, compile=True),
         sb=Training(epochs=1000, patience=100, compile=True),

@@ -15,17 +15,19 @@ the right shape, and measures:
   ``torch.profiler``'s self times over profiled steps; everything above it is overhead
   (elementwise kernels, the optimizer, Python);
 - **other kernels**: from the same profile, the self time of every other aten kernel
-  (elementwise, random draws, top-k, the optimizer), with the largest named: the floor plus
-  these is what the step would take with no dispatch or Python overhead at all;
+  (elementwise, random draws, top-k, the optimizer), leaving out views and composite ops that
+  only dispatch (``DISPATCH_ONLY``), with the largest named: the floor plus these is about
+  what the step would take without dispatch and Python; "the rest" is the timed step minus
+  both, from different epochs, so machine drift can make it negative;
 - **update**: ``optimizer.step()`` alone, at the model's parameter count; where it is a
   large share of the step (the dSprites net's 14M parameters) the line also gives the
   floor plus the update.
 
-It prints one line per model, ``step <model>: <ms> ms/step, floor <ms> ms, <ratio>x floor``,
-then the CPU, the thread count and the float32 matmul peak at 2048^2. With ``--compile`` (as
-``make bench`` runs it) a second line per model, ``step <model> [compiled]: ...``, gives
-``fit(compile=True)``'s step (:mod:`common.compiled`), timed in epochs alternating with the
-eager one's, and their ratio. It measures and prints; it asserts nothing.
+For each model it prints ``step <model>: <ms> ms/step, floor <ms> ms, <ratio>x floor``, then
+an indented line with its other kernels, and with ``--compile`` (as ``make bench`` runs it)
+``step <model> [compiled]: ...``: ``fit(compile=True)``'s step (:mod:`common.compiled`),
+timed in epochs alternating with the eager one's, and their ratio. Last come the CPU, the
+thread count and the float32 matmul peak at 2048^2. It measures and prints; it asserts nothing.
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from contextlib import contextmanager
 
@@ -51,12 +53,19 @@ from train_speed import matmul_peak  # beside this script (run as benchmarks/ste
 #: Kernels counted in the floor: matrix products and convolutions, forward and backward.
 #: (``aten::linear``, ``matmul`` and ``convolution`` only dispatch to these, so they are not counted.)
 #: ``aten::_convolution`` is counted: a transposed convolution's forward runs oneDNN from inside it, with no
-#: child op, so its self time is that convolution (5.1 ms for a 32-channel 4x4 stride-2 layer on 64 x 16 x 16
-#: inputs, against 5 us for an ordinary convolution's, which only dispatches). Before 2026-12-05 it was left
-#: out, and the CelebA decoders' forward convolutions (12 ms a step) were counted as overhead.
+#: child op, so its self time is that convolution (an ordinary convolution's is a few microseconds of
+#: dispatch). Left out, it put the CelebA decoders' forward in the overhead (benchmarks/README.md).
 GEMM_KERNELS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::convolution_backward",
                 "aten::mkldnn_convolution", "aten::mkldnn_convolution_backward", "aten::_slow_conv2d_forward",
                 "aten::_slow_conv2d_backward", "aten::_convolution")
+
+#: Ops whose self time is dispatch, not arithmetic: views, allocation, and composites whose work is in
+#: their children (counted there). Left out of "other kernels".
+DISPATCH_ONLY = frozenset(f"aten::{name}" for name in (
+    "view", "_unsafe_view", "reshape", "t", "transpose", "permute", "expand", "expand_as", "as_strided",
+    "slice", "select", "unsqueeze", "squeeze", "flatten", "unflatten", "detach", "alias", "lift_fresh",
+    "empty", "empty_like", "empty_strided", "linear", "matmul", "convolution", "conv2d", "conv_transpose2d",
+    "to", "contiguous", "resolve_conj", "resolve_neg", "numpy_T", "split", "chunk", "unbind", "narrow"))
 
 
 @dataclass
@@ -132,14 +141,18 @@ def _batches(case: Case, steps: int, seed: int) -> Batches:
     return Batches(x, None, case.batch, seed=seed)
 
 
-def step_ms(case: Case, steps: int, repeats: int, seed: int, compile: bool = False
-            ) -> tuple[dict[str, float], nn.Module, torch.optim.Optimizer, float]:
+class StepTimes(NamedTuple):
+    ms: dict[str, float]                  # median ms per step: "eager", and "compiled" when timed
+    model: nn.Module                      # the eager copy, trained
+    optimizer: torch.optim.Optimizer
+    first_compiled_s: float               # the compiled copy's first epoch, compilation included (0: not timed)
+
+
+def step_ms(case: Case, steps: int, repeats: int, seed: int, compile: bool = False) -> StepTimes:
     """Median ms per step of fit() over ``repeats`` epochs of ``steps`` steps, after a warm-up epoch.
 
     With ``compile`` a second copy trains with ``fit(compile=True)``, its timed epochs alternating
-    with the eager one's, so that both medians see the same machine; the result maps "eager" (and
-    "compiled") to ms per step. Also returns the eager model and optimizer, and the compiled copy's
-    first epoch in seconds (compilation included; 0 without ``compile``).
+    with the eager one's, so that both medians see the same machine.
     """
     paths = {}
     first_s = 0.0
@@ -152,14 +165,15 @@ def step_ms(case: Case, steps: int, repeats: int, seed: int, compile: bool = Fal
         fit(model, loss_fn, data, opt, 1, progress=False, compile=mode == "compiled")
         if mode == "compiled":
             first_s = time.perf_counter() - t0
-        paths[mode] = (model, loss_fn, opt, data, [])
+        paths[mode] = (model, loss_fn, opt, data)
+    times: dict[str, list[float]] = {mode: [] for mode in paths}
     for _ in range(repeats):
-        for mode, (model, loss_fn, opt, data, times) in paths.items():
+        for mode, (model, loss_fn, opt, data) in paths.items():
             t0 = time.perf_counter()
             fit(model, loss_fn, data, opt, 1, progress=False, compile=mode == "compiled")
-            times.append((time.perf_counter() - t0) / len(data) * 1e3)
-    model, _, opt, _, _ = paths["eager"]
-    return {mode: statistics.median(p[4]) for mode, p in paths.items()}, model, opt, first_s
+            times[mode].append((time.perf_counter() - t0) / len(data) * 1e3)
+    model, _, opt, _ = paths["eager"]
+    return StepTimes({mode: statistics.median(t) for mode, t in times.items()}, model, opt, first_s)
 
 
 @contextmanager
@@ -180,7 +194,7 @@ class StepProfile:
     """Where a profiled step's time goes, in ms per step, by ``torch.profiler``'s self times."""
 
     floor: float                          # matrix products and convolutions (GEMM_KERNELS)
-    kernels: float                        # every other aten kernel: elementwise, RNG, top-k, the optimizer
+    kernels: float                        # other aten kernels: elementwise, RNG, top-k, the optimizer
     top: list[tuple[str, float]]          # the largest of those, by name
 
 
@@ -188,8 +202,8 @@ def step_profile(case: Case, steps: int, seed: int, top: int = 3) -> StepProfile
     """Profile one epoch of fit(): the floor, the other kernels' time and the largest of them.
 
     Self times do not double count: a composite op (``aten::linear``) owns only its own
-    overhead, its ``addmm`` is counted as a GEMM. What is left of the step beyond the floor
-    and the kernels is dispatch, autograd's bookkeeping and Python.
+    overhead, its ``addmm`` is counted as a GEMM. Views and composites (``DISPATCH_ONLY``) are
+    left out of the kernels: their self time is dispatch, like autograd's bookkeeping and Python.
     """
     seed_everything(seed)
     model, loss_fn, opt = case.build()
@@ -201,7 +215,8 @@ def step_profile(case: Case, steps: int, seed: int, top: int = 3) -> StepProfile
     per_step = 1e3 * len(data)  # profiler microseconds -> ms per step
     gemm = sum(e.self_cpu_time_total for e in events if e.key in GEMM_KERNELS) / per_step
     others = sorted(((e.self_cpu_time_total / per_step, e.key.removeprefix("aten::")) for e in events
-                     if e.key.startswith("aten::") and e.key not in GEMM_KERNELS), reverse=True)
+                     if e.key.startswith("aten::") and e.key not in GEMM_KERNELS and e.key not in DISPATCH_ONLY),
+                    reverse=True)
     return StepProfile(gemm, sum(t for t, _ in others), [(k, t) for t, k in others[:top]])
 
 
@@ -246,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         if floor > 0:
             largest = ", ".join(f"{k} {t:.2f}" for k, t in prof.top)
             print(f"  other kernels {prof.kernels:.2f} ms: floor + kernels {(floor + prof.kernels) / floor:.2f}x floor "
-                  f"(largest: {largest}); dispatch and Python about {ms - floor - prof.kernels:.2f} ms", flush=True)
+                  f"(largest: {largest}); the rest (dispatch, Python) {ms - floor - prof.kernels:.2f} ms", flush=True)
         if "compiled" in times:
             c = times["compiled"]
             print(f"step {case.name} [compiled]: {c:.2f} ms/step, floor {floor:.2f} ms, {c / floor:.2f}x floor "

@@ -21,11 +21,10 @@ import torch
 from torch import nn
 
 from common import dryrun
-from common.compiled import compile_loss
+from common.compiled import LossFn, compile_loss
 from common.data import Batches
 from common.paths import atomic_write
 
-LossFn = Callable[[nn.Module, torch.Tensor, "torch.Tensor | None"], dict[str, torch.Tensor]]
 
 
 def seed_everything(seed: int) -> None:
@@ -287,8 +286,10 @@ def fit(model: nn.Module, loss_fn: LossFn, train: Batches, optimizer: torch.opti
       per epoch, against training examples seen (``tensorboard --logdir <log_dir>``); a
       resumed run appends the epochs it adds.
     - ``compile`` runs the training steps' loss under ``torch.compile`` (:mod:`common.compiled`:
-      the same random draws, an eager fallback where compiling fails); validation stays eager.
-      Opt-in: the gain differs by model and the first steps pay for the compilation.
+      the same random draws and math up to float rounding, an eager fallback where compiling
+      fails); validation stays eager. Opt-in: the gain differs by model and the first steps pay
+      for the compilation. A run resumed in the other mode goes on from the same state, but is
+      not bitwise the uninterrupted run.
     - Under ``$AE_MAX_STEPS`` (the ``paper`` dry run, :mod:`common.dryrun`) training stops
       after at most that many steps in all, spread over at most three short epochs (so
       per-epoch hooks, validation and early stopping still run), and the measured step
